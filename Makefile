@@ -1,0 +1,32 @@
+# Two commands set up and run everything on a fresh machine (Python 3.11, CPU):
+#   make book   build the rendered book, executing every notebook in full mode
+#   make test   unit tests, every notebook in smoke mode (nbval), the browser test
+# Both create .venv with the pinned environment first. RECSYS_COURSE_DATA may point at
+# a folder holding the datasets (CI: ../shared/data); otherwise they are downloaded
+# into data/ on first use.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: book test env clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0 -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --all -W
+
+test: $(STAMP)
+	bash tools/install_chromium.sh
+	RECSYS_SMOKE=1 $(BIN)/pytest tests notebooks --nbval-lax --nbval-current-env \
+		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider --durations=15
+
+clean:
+	rm -rf _build artifacts student .pytest_cache

@@ -1,0 +1,76 @@
+"""The training loop (recsys_course.train)."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from recsys_course import train as T
+
+
+class TinyLR(nn.Module):
+    def __init__(self, n_ids=20):
+        super().__init__()
+        self.w = nn.Embedding(n_ids, 1)
+        self.bn = nn.BatchNorm1d(1)          # BatchNorm makes one-row batches fail
+
+    def forward(self, x):
+        return self.bn(self.w(x["id"])).squeeze(-1)
+
+
+def _data(n=2000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 20, (n,), generator=g)
+    p = torch.sigmoid((ids.float() - 10) / 3)
+    y = torch.bernoulli(p, generator=g)
+    return {"id": ids}, y
+
+
+def test_fit_learns_and_reports_history():
+    torch.manual_seed(0)
+    model = TinyLR()
+    hist = T.fit(model, _data(), _data(seed=1), epochs=5, batch_size=128, lr=0.05, progress=False)
+    assert hist.train_loss[-1] < hist.train_loss[0]
+    assert hist.valid_auc[hist.best_epoch] > 0.8
+    assert len(hist.as_frame()) == len(hist.train_loss)
+    assert hist.samples_per_second > 0
+
+
+def test_fit_is_deterministic_under_a_seed():
+    outs = []
+    for _ in range(2):
+        T.set_seed(3)
+        model = TinyLR()
+        T.fit(model, _data(), epochs=2, batch_size=100, lr=0.05, seed=7, progress=False)
+        outs.append(model.w.weight.detach().clone())
+    assert torch.equal(outs[0], outs[1])
+
+
+def test_early_stopping_restores_the_best_epoch():
+    torch.manual_seed(0)
+    model = TinyLR()
+    train, valid = _data(), _data(seed=1)
+    # A huge learning rate makes validation AUC wander; the best epoch must be restored.
+    hist = T.fit(model, train, valid, epochs=8, batch_size=64, lr=5.0, patience=2, progress=False)
+    final_auc = T.metrics.auc(valid[1].numpy(), T.predict(model, valid[0]))
+    assert final_auc == pytest.approx(max(hist.valid_auc))
+    assert len(hist.valid_auc) <= 8
+
+
+def test_a_one_row_tail_batch_is_folded():
+    model = TinyLR()
+    x, y = _data(n=129)
+    T.fit(model, (x, y), epochs=1, batch_size=128, progress=False)  # would raise in BatchNorm
+
+
+def test_predict_returns_probabilities_in_eval_mode():
+    model = TinyLR().train()
+    p = T.predict(model, _data(n=50)[0], batch_size=16)
+    assert p.shape == (50,) and ((p >= 0) & (p <= 1)).all()
+    assert not model.training
+
+
+def test_mismatched_rows_are_named():
+    with pytest.raises(ValueError, match="same number of rows"):
+        T.n_rows({"a": torch.zeros(3), "b": torch.zeros(4)})
+    with pytest.raises(ValueError, match="labels"):
+        T.fit(TinyLR(), ({"id": torch.zeros(5, dtype=torch.long)}, torch.zeros(4)), progress=False)
