@@ -1,0 +1,10 @@
+from .base_seq import BaseSeqModel  # noqa: F401  chapter 04
+from .din import DIN, AttentionUnit, Dice  # noqa: F401  chapter 04
+from .lr import LR  # noqa: F401  chapter 02
+from .fm import FM, pairwise_interactions  # noqa: F401  chapter 02
+from .embedding_mlp import EmbeddingMLP  # noqa: F401  chapter 02
+from .fnn import FNN  # noqa: F401  chapter 02
+from .pnn import PNN  # noqa: F401  chapter 02
+from .wide_deep import WideDeep  # noqa: F401  chapter 02
+from .deepfm import DeepFM  # noqa: F401  chapters 02, 03
+from .dcn import DCN  # noqa: F401  chapter 02
