@@ -26,7 +26,7 @@ book: $(STAMP)
 test: $(STAMP)
 	bash tools/install_chromium.sh
 	RECSYS_SMOKE=1 $(BIN)/pytest tests notebooks --nbval-lax --nbval-current-env \
-		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider --durations=15
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider --durations=15
 
 clean:
 	rm -rf _build artifacts student .pytest_cache
