@@ -328,6 +328,39 @@ def time_split(df: pd.DataFrame, fractions=(0.8, 0.1, 0.1), by: str = "global",
     return pd.Series(labels, index=df.index, name="split")
 
 
+def _history_positions(log, user_col, time_col, tie_cols, include_ties, history_mask):
+    """Sort order and, per sorted row, how many allowed earlier rows its history may use."""
+    n = len(log)
+    order = _time_order(log, time_col, user_col, tie_cols)
+    users = log[user_col].to_numpy()[order]
+    times = log[time_col].to_numpy()[order]
+    allowed = np.ones(n, bool) if history_mask is None else np.asarray(history_mask, bool)[order]
+    new_user = np.r_[True, users[1:] != users[:-1]]
+    user_start = np.maximum.accumulate(np.where(new_user, np.arange(n), 0))
+    if include_ties:
+        cut = np.arange(n)                                       # everything before me
+    else:
+        new_time = new_user | np.r_[True, times[1:] != times[:-1]]
+        cut = np.maximum.accumulate(np.where(new_time, np.arange(n), 0))
+    allowed_idx = np.flatnonzero(allowed)                        # sorted positions usable as history
+    n_before = np.searchsorted(allowed_idx, cut)                 # allowed rows before the cut
+    avail = n_before - np.searchsorted(allowed_idx, user_start)  # ... that belong to this user
+    return order, allowed_idx, n_before, avail
+
+
+def history_lengths(log: pd.DataFrame, user_col: str = "user_id", time_col: str = "timestamp",
+                    tie_cols: Sequence[str] = ("item_id",), include_ties: bool = False,
+                    history_mask=None) -> np.ndarray:
+    """Uncapped history length of every row, by the same rule as :func:`build_sequences`
+    (aligned with ``log``'s rows). Chapter 00 plots it."""
+    _require_columns(log, [user_col, time_col], "history_lengths input")
+    order, _, _, avail = _history_positions(log, user_col, time_col, tie_cols, include_ties,
+                                            history_mask)
+    out = np.empty(len(log), dtype=np.int64)
+    out[order] = avail
+    return out
+
+
 def build_sequences(log: pd.DataFrame, columns: Sequence[str], max_len: int = 50,
                     user_col: str = "user_id", time_col: str = "timestamp",
                     tie_cols: Sequence[str] = ("item_id",), include_ties: bool = False,
@@ -351,27 +384,12 @@ def build_sequences(log: pd.DataFrame, columns: Sequence[str], max_len: int = 50
     """
     _require_columns(log, [user_col, time_col] + list(columns), "build_sequences input")
     n = len(log)
-    order = _time_order(log, time_col, user_col, tie_cols)
-    users = log[user_col].to_numpy()[order]
-    times = log[time_col].to_numpy()[order]
-    allowed = np.ones(n, bool) if history_mask is None else np.asarray(history_mask, bool)[order]
-    new_user = np.r_[True, users[1:] != users[:-1]]
-    user_start = np.maximum.accumulate(np.where(new_user, np.arange(n), 0))
-    if include_ties:
-        cut = np.arange(n)                                       # everything before me
-    else:
-        new_time = new_user | np.r_[True, times[1:] != times[:-1]]
-        cut = np.maximum.accumulate(np.where(new_time, np.arange(n), 0))
-    # Indices of the allowed interactions, most recent first, per target: walk back from
-    # cut-1 over allowed rows only. rank_allowed[i] = number of allowed rows before i.
-    allowed_idx = np.flatnonzero(allowed)
-    n_before = np.searchsorted(allowed_idx, cut)                 # allowed rows with idx < cut
-    n_user_before = np.searchsorted(allowed_idx, user_start)     # ... before the user starts
-    avail = n_before - n_user_before
+    order, allowed_idx, n_before, avail = _history_positions(
+        log, user_col, time_col, tie_cols, include_ties, history_mask)
     j = np.arange(max_len)
-    k = n_before[:, None] - 1 - j[None, :]                       # (N, L) positions in allowed_idx
-    valid = j[None, :] < avail[:, None]
-    src = np.where(valid, allowed_idx[np.clip(k, 0, max(len(allowed_idx) - 1, 0))] if len(allowed_idx) else 0, -1)
+    valid = j[None, :] < avail[:, None]                          # (N, L) real positions
+    k = np.where(valid, n_before[:, None] - 1 - j[None, :], 0)   # most recent first
+    src = allowed_idx[k] if len(allowed_idx) else np.zeros_like(k)
     out = log.copy()
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)

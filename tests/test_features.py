@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from recsys_course.features import (PAD, UNSEEN, CategoryEncoder, MinMaxScaler, Preprocessor,
                                     SequenceFeature, SparseFeature, build_sequences,
-                                    criteo_log_bins, time_split)
+                                    criteo_log_bins, history_lengths, time_split)
 
 
 # --- encoders ---------------------------------------------------------------------------
@@ -153,6 +153,8 @@ def test_no_history_entry_is_later_than_its_target(rows, max_len, include_ties):
         assert times == sorted(times, reverse=True)
         older = log[(log.user_id == r.user_id) & (log.timestamp < r.timestamp)]
         assert r.hist_len == min(max_len, len(older)) or include_ties
+    uncapped = history_lengths(log, include_ties=include_ties)
+    assert (np.minimum(uncapped, max_len) == seq.hist_len.to_numpy()).all()
 
 
 def test_sequence_split_pipeline_puts_each_row_in_one_split():
