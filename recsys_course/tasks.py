@@ -36,7 +36,7 @@ def movielens_frame(ml, threshold: int = 4) -> pd.DataFrame:
     users["age_bucket"] = pd.cut(users["age"], AGE_EDGES, right=False, labels=AGE_NAMES).astype(str)
     users["zip3"] = users["zip_code"].astype(str).str[:3]
     items = ml.items.copy()
-    genre_cols = _genre_columns(items)
+    genre_cols = list(ml.genres)
     flags = items[genre_cols].to_numpy()
     first = np.where(flags.any(1), flags.argmax(1), -1)
     items["genre"] = [genre_cols[i] if i >= 0 else "none" for i in first]
@@ -47,16 +47,6 @@ def movielens_frame(ml, threshold: int = 4) -> pd.DataFrame:
           .merge(items[["item_id", "genre", "year_bucket"]], on="item_id", how="left"))
     df["label"] = (df["rating"] >= threshold).astype(np.float32)
     return df
-
-
-def _genre_columns(items: pd.DataFrame) -> list[str]:
-    known = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-             "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-             "Romance", "Sci-Fi", "Thriller", "War", "Western"]
-    cols = [c for c in known if c in items.columns]
-    if len(cols) != 19:
-        raise ValueError(f"items need the 19 MovieLens genre flags, found {cols}")
-    return cols
 
 
 @dataclass
@@ -110,12 +100,21 @@ def movielens_ctr(ml=None, split: str = "user", fractions=(0.8, 0.1, 0.1),
     df["split"] = time_split(df, fractions, by=split)
     sequence, sources = [], {}
     if history:
-        df = build_sequences(df, ["item_id", "genre"], max_len=max_len)
         sequence = ["hist_item_id", "hist_genre"]
         sources = {"hist_item_id": "item_id", "hist_genre": "genre"}
     pre = Preprocessor(sparse=list(sparse), sequence=sequence, sequence_sources=sources,
-                       embed_dim=embed_dim, max_len=max_len)
+                       embed_dim=embed_dim, max_len=max_len, sequence_encoded=True)
     pre.fit(df[df["split"] == "train"])
+    if history:
+        # Encode first (encoders fitted on train), then gather codes into histories: the
+        # history of a test row may hold earlier train/valid rows of that user, never later.
+        codes = pd.DataFrame({"user_id": df["user_id"], "timestamp": df["timestamp"],
+                              "raw_item": df["item_id"],  # ties ordered by the raw movie id
+                              "item_id": pre.encode(df, "item_id"), "genre": pre.encode(df, "genre")})
+        seq = build_sequences(codes, ["item_id", "genre"], max_len=max_len, pad=0,
+                              tie_cols=("raw_item",))
+        for c in sequence + ["hist_len"]:
+            df[c] = seq[c]
     parts = {s: pre.transform(df[df["split"] == s]) for s in ("train", "valid", "test")}
     return CTRTask(df, pre.features(), pre, parts["train"], parts["valid"], parts["test"])
 

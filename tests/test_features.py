@@ -151,8 +151,13 @@ def test_no_history_entry_is_later_than_its_target(rows, max_len, include_ties):
         # most recent first, and nothing earlier skipped when the history is not full
         times = [log.timestamp[j] for j in past]
         assert times == sorted(times, reverse=True)
-        older = log[(log.user_id == r.user_id) & (log.timestamp < r.timestamp)]
-        assert r.hist_len == min(max_len, len(older)) or include_ties
+        same = log[log.user_id == r.user_id]
+        older = same.timestamp < r.timestamp
+        if include_ties:   # ties: earlier by item id, then by row position
+            tie = same.timestamp == r.timestamp
+            older |= tie & ((same.item_id < r.item_id)
+                            | ((same.item_id == r.item_id) & (same.index < i)))
+        assert r.hist_len == min(max_len, int(older.sum()))
     uncapped = history_lengths(log, include_ties=include_ties)
     assert (np.minimum(uncapped, max_len) == seq.hist_len.to_numpy()).all()
 
