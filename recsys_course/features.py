@@ -91,8 +91,8 @@ _MISSING = "<missing>"
 def _as_keys(values) -> pd.Series:
     """Values as hashable keys; NaN/None become one explicit "<missing>" category."""
     s = pd.Series(values).reset_index(drop=True)
-    if s.dtype == object or str(s.dtype) in ("string", "category"):
-        s = s.astype(object)
+    if s.dtype == object or isinstance(s.dtype, pd.api.extensions.ExtensionDtype):
+        s = s.astype(object)           # string, category, nullable Int64 (criteo_log_bins)
     return s.where(s.notna(), _MISSING)
 
 
@@ -198,7 +198,7 @@ class Preprocessor:
     def __init__(self, sparse: Sequence[str] = (), dense: Sequence[str] = (),
                  sequence: Sequence[str] = (), sequence_sources: dict | None = None,
                  embed_dim: int = 16, max_len: int = 50, pooling: str = "mean",
-                 min_count: int = 1):
+                 min_count: int = 1, sequence_encoded: bool = False):
         self.sparse, self.dense, self.sequence = list(sparse), list(dense), list(sequence)
         self.sequence_sources = dict(sequence_sources or {})
         for s in self.sequence:
@@ -207,6 +207,7 @@ class Preprocessor:
                                  f"one of the sparse columns {self.sparse}")
         self.embed_dim, self.max_len, self.pooling = embed_dim, max_len, pooling
         self.min_count = min_count
+        self.sequence_encoded = sequence_encoded
         self.encoders: dict[str, CategoryEncoder] = {}
         self.scalers: dict[str, MinMaxScaler] = {}
 
@@ -230,10 +231,10 @@ class Preprocessor:
     def transform(self, df: pd.DataFrame, label: str | None = "label"):
         """DataFrame -> (x, y): x a dict of tensors, y float32 (B,) or None.
 
-        Sequence columns must hold *raw* values in arrays of length ``max_len`` padded
-        with None/NaN, or already-encoded int arrays padded with 0 (see
-        :func:`build_sequences`); raw values are encoded here with the source column's
-        encoder, padding stays 0.
+        Sequence columns hold arrays of length ``max_len`` (see :func:`build_sequences`):
+        raw values padded with None/NaN, encoded here with the source column's encoder
+        (padding becomes 0); or, with ``sequence_encoded=True``, int codes of that encoder
+        already padded with 0, which are only checked.
         """
         _require_columns(df, self.sparse + self.dense + self.sequence, "data to transform")
         x: dict[str, torch.Tensor] = {}
@@ -249,12 +250,23 @@ class Preprocessor:
             y = torch.as_tensor(df[label].to_numpy(dtype=np.float32))
         return x, y
 
+    def encode(self, df: pd.DataFrame, column: str) -> np.ndarray:
+        """Codes of one sparse column, by its fitted encoder."""
+        return self.encoders[column].transform(df[column])
+
     def _encode_sequence(self, column: pd.Series, encoder: CategoryEncoder) -> np.ndarray:
-        raw = np.stack([np.asarray(v, dtype=object) for v in column]) if len(column) else \
-            np.zeros((0, self.max_len), dtype=object)
+        dtype = np.int64 if self.sequence_encoded else object
+        raw = np.stack([np.asarray(v, dtype=dtype) for v in column]) if len(column) else \
+            np.zeros((0, self.max_len), dtype=dtype)
         if raw.shape[1] != self.max_len:
             raise ValueError(f"sequence column {column.name!r} has length {raw.shape[1]}, "
                              f"expected max_len={self.max_len}")
+        if self.sequence_encoded:
+            if raw.size and (raw.min() < 0 or raw.max() >= encoder.vocab_size):
+                raise ValueError(f"sequence column {column.name!r} holds codes outside "
+                                 f"[0, {encoder.vocab_size}): encode it with the source "
+                                 "column's encoder first (Preprocessor.encode)")
+            return raw
         pad = pd.isna(raw)
         codes = encoder.transform(raw.ravel()).reshape(raw.shape)
         return np.where(pad, PAD, codes).astype(np.int64)
@@ -288,7 +300,8 @@ def time_split(df: pd.DataFrame, fractions=(0.8, 0.1, 0.1), by: str = "global",
       the next 10% validate, the last 10% test. Users who arrive late appear only in
       test: this split measures cold start as much as ranking.
     * ``by="user"``: each user's own interactions in time order; their first 80% train,
-      and so on. Every test row has the same user's earlier rows in training.
+      and so on. A test row has the same user's earlier rows in training unless the
+      user has very few rows (a user with one row has it in test).
 
     Ties in time are ordered by ``tie_cols`` then original position, so the labels are the
     same however the input was sorted. Returns a Series aligned with ``df.index``.
@@ -364,13 +377,15 @@ def history_lengths(log: pd.DataFrame, user_col: str = "user_id", time_col: str 
 def build_sequences(log: pd.DataFrame, columns: Sequence[str], max_len: int = 50,
                     user_col: str = "user_id", time_col: str = "timestamp",
                     tie_cols: Sequence[str] = ("item_id",), include_ties: bool = False,
-                    history_mask=None, prefix: str = "hist_") -> pd.DataFrame:
+                    history_mask=None, prefix: str = "hist_", pad=None) -> pd.DataFrame:
     """For every interaction (the *target*), the user's history before it.
 
     Returns ``log`` with, for each name in ``columns``, a column ``prefix + name``
     holding an array of length ``max_len``: the values of that column over the user's
-    earlier interactions, **most recent first**, padded with ``None`` on the right,
-    plus ``hist_len``.
+    earlier interactions, **most recent first**, padded on the right, plus ``hist_len``.
+    With ``pad=None`` the arrays hold raw values padded with ``None``; with an integer
+    ``pad`` (0 for columns already encoded, see :class:`Preprocessor`) they are int64
+    arrays padded with it, which is much faster.
 
     What "earlier" means (the leakage rule):
       * interactions are ordered by time, ties by ``tie_cols`` then original row position;
@@ -393,11 +408,132 @@ def build_sequences(log: pd.DataFrame, columns: Sequence[str], max_len: int = 50
     out = log.copy()
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
+    dtype = object if pad is None else np.int64
     for c in columns:
-        vals = log[c].to_numpy(dtype=object)[order]
-        hist = np.full((n, max_len), None, dtype=object)
+        vals = log[c].to_numpy(dtype=dtype)[order]
+        hist = np.full((n, max_len), pad, dtype=dtype)
         hist[valid] = vals[src[valid]]
         hist = hist[inverse]
         out[prefix + c] = list(hist)
     out["hist_len"] = np.minimum(avail, max_len)[inverse]
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# How NOT to build sequences: two leaky builders, and a report that counts the leaks
+# (chapter 04 measures them; never train on their output)
+# ----------------------------------------------------------------------------------------
+def naive_sequences(log: pd.DataFrame, columns: Sequence[str], max_len: int = 50,
+                    how: str = "full_history", user_col: str = "user_id",
+                    time_col: str = "timestamp", fractions=(0.8, 0.1, 0.1), seed: int = 0,
+                    min_len: int = 3, prefix: str = "hist_") -> pd.DataFrame:
+    """Two common ways to build behaviour sequences that LEAK. Chapter 04 measures them.
+
+    Both return rows like :func:`build_sequences` (``prefix + c`` arrays of length
+    ``max_len``, most recent first, padded with None; ``hist_len``) plus a ``split``
+    column, so :func:`leakage_report` can count what went wrong.
+
+    * ``how="full_history"``: each user's history is built **once**, from all of their
+      interactions (the ``max_len`` most recent), attached to every one of their rows,
+      and the rows are then split at random (``fractions``, seeded). A row's history
+      holds the target itself and interactions made after it.
+    * ``how="sliding_window"``: each user's interactions sorted by time (ties keep the
+      log's order, so same-time interactions count as "before" one another) and
+      truncated to the user's *first* ``max_len``; users with fewer than ``min_len`` are
+      dropped; every interaction but the first is a target whose history is all the
+      ones before it in that order. The last target of a user goes to test, the one
+      before it to valid, and **every target except the validation one to train**, so
+      each test row is also a training row. This is the behaviour we read in
+      torch-rechub 0.9.0's ``create_seq_features`` (its random negatives left out).
+    """
+    _require_columns(log, [user_col, time_col] + list(columns), "naive_sequences input")
+    if how not in ("full_history", "sliding_window"):
+        raise ValueError(f"how must be 'full_history' or 'sliding_window', got {how!r}")
+    pos = _time_order(log, time_col, user_col, ())               # user, time, log order
+    df = log.iloc[pos].reset_index(drop=True)
+    users = df[user_col].to_numpy()
+    first = np.r_[0, np.flatnonzero(users[1:] != users[:-1]) + 1] if len(df) else np.zeros(0, int)
+    sizes = np.diff(np.r_[first, len(df)])
+    within = np.arange(len(df)) - np.repeat(first, sizes)        # rank inside the user
+    size = np.repeat(sizes, sizes)
+    j = np.arange(max_len)
+    if how == "full_history":
+        last = np.repeat(first + sizes, sizes)                   # one past the user's last row
+        avail = np.minimum(size, max_len)
+        src = last[:, None] - 1 - j[None, :]                     # the same for all their rows
+        rng = np.random.default_rng(seed)
+        f = np.cumsum(np.asarray(fractions, float))
+        u = rng.random(len(df))
+        split = np.where(u < f[0], "train", np.where(u < f[1], "valid", "test")).astype(object)
+    else:
+        kept = within < max_len                                  # the user's FIRST max_len
+        n_kept = np.minimum(size, max_len)
+        keep = kept & (within >= 1) & (size >= min_len)
+        avail = within                                           # everything before, ties too
+        src = np.arange(len(df))[:, None] - 1 - j[None, :]
+        split = np.full(len(df), "train", dtype=object)
+        split[within == n_kept - 2] = "valid"
+    valid = j[None, :] < avail[:, None]
+    out = df.copy()
+    for c in columns:
+        vals = df[c].to_numpy(dtype=object)
+        hist = np.full((len(df), max_len), None, dtype=object)
+        hist[valid] = vals[src[valid]]
+        out[prefix + c] = list(hist)
+    out["hist_len"] = np.minimum(avail, max_len)
+    out["split"] = split
+    if how == "full_history":
+        return out
+    # every kept target once (train or valid), plus each user's last one again as test
+    test = out[keep & (within == n_kept - 1)].assign(split="test")
+    return pd.concat([out[keep], test], ignore_index=True)
+
+
+def leakage_report(rows: pd.DataFrame, user_col: str = "user_id", item_col: str = "item_id",
+                   time_col: str = "timestamp", prefix: str = "hist_",
+                   split_col: str = "split") -> pd.Series:
+    """Count the ways a table of (target, history) rows leaks the future. Chapter 04.
+
+    ``rows`` needs the target's ``user_col``, ``item_col``, ``time_col``, the history
+    arrays ``prefix + item_col`` and ``prefix + time_col`` (padded with None/NaN) and a
+    ``split_col``. Returns:
+
+    * ``rows``, ``history_entries``: how much there is;
+    * ``entries_later_than_target``: history entries with a time after the target's;
+    * ``entries_same_time_as_target``: history entries at exactly the target's time (not
+      known before it unless the log says in which order they happened);
+    * ``histories_holding_target``: rows whose history contains the target interaction
+      itself (same item, same time);
+    * ``test_rows_also_in_train``: test rows whose (user, item, time) is also a
+      training row.
+
+    A leakage-free table (:func:`build_sequences` with :func:`time_split`) has zeros in
+    every count but the first two.
+    """
+    _require_columns(rows, [user_col, item_col, time_col, prefix + item_col, prefix + time_col,
+                            split_col], "leakage_report input")
+
+    def block(col):
+        a = np.stack([np.asarray(v, dtype=object) for v in rows[col]]) if len(rows) else \
+            np.zeros((0, 1), dtype=object)
+        real = ~pd.isna(a)
+        return np.where(real, a, 0).astype(np.float64), real
+
+    h_time, real = block(prefix + time_col)
+    h_item, _ = block(prefix + item_col)
+    t_time = rows[time_col].to_numpy(np.float64)[:, None]
+    t_item = rows[item_col].to_numpy(np.float64)[:, None]
+    later = real & (h_time > t_time)
+    same = real & (h_time == t_time)
+    itself = (same & (h_item == t_item)).any(axis=1)
+    key = [user_col, item_col, time_col]
+    split = rows[split_col]
+    train_keys = pd.MultiIndex.from_frame(rows.loc[split == "train", key])
+    test_keys = pd.MultiIndex.from_frame(rows.loc[split == "test", key])
+    return pd.Series({
+        "rows": len(rows), "history_entries": int(real.sum()),
+        "entries_later_than_target": int(later.sum()),
+        "entries_same_time_as_target": int(same.sum()),
+        "histories_holding_target": int(itself.sum()),
+        "test_rows_also_in_train": int(test_keys.isin(train_keys).sum()),
+    }, name="leakage")
