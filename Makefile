@@ -14,10 +14,17 @@ STAMP  := $(VENV)/.installed
 
 env: $(STAMP)
 
+# torch is installed first, on its own, so that TORCH_INDEX can point pip at the CPU
+# builds (e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu on a laptop; plain PyPI
+# serves a multi-GB CUDA build on Linux). Left empty, pip's own configuration decides.
+TORCH_INDEX ?=
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0 -r requirements.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch==2.13.0
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 book: $(STAMP)
