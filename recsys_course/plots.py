@@ -286,7 +286,7 @@ def funnel_plot(stages: dict, ax=None, title: str | None = None, notes: dict | N
             text += f"  ({notes[name]})"
         ax.text(size, k, text, va="center", fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlim(right=float(sizes.max()) * 30)
+    ax.set_xlim(1, float(sizes.max()) * 12)
     ax.set_yticks(np.arange(len(names)), names)
     ax.invert_yaxis()
     ax.set_xlabel("items per user (log scale)")
