@@ -149,7 +149,9 @@ class MinMaxScaler:
     def fit(self, values) -> "MinMaxScaler":
         v = pd.to_numeric(pd.Series(values), errors="coerce")
         if v.notna().sum() == 0:
-            raise ValueError("MinMaxScaler.fit: the column has no numeric values")
+            name = getattr(values, "name", None) or "the column"
+            raise ValueError(f"MinMaxScaler.fit: {name!s} has no numeric values in the "
+                             "training rows; drop it from the dense features or fill it")
         self.min_, self.max_ = float(v.min()), float(v.max())
         return self
 

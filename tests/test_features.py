@@ -41,6 +41,11 @@ def test_min_max_scaler_uses_training_range_only():
     assert MinMaxScaler().fit([5, 5]).transform([5, 7]).tolist() == [0, 0]
 
 
+def test_scaler_names_an_empty_column():
+    with pytest.raises(ValueError, match="'I7'|I7 has no numeric"):
+        MinMaxScaler().fit(pd.Series([None, "x"], name="I7"))
+
+
 def test_criteo_log_bins_match_the_winners_rule():
     got = criteo_log_bins([0, 1, 2, 3, 10, 1000, None, -1])
     expected = [0, 1, 2, int(np.log(3) ** 2), int(np.log(10) ** 2), int(np.log(1000) ** 2)]
