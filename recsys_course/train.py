@@ -59,6 +59,20 @@ class History:
                              "seconds": self.seconds})
 
 
+def make_adam(params, lr: float = 1e-3, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam, with torch's fused kernel where this torch has one for the parameters' device.
+
+    The fused kernel updates each tensor in one pass instead of about ten, which matters
+    for embedding tables (Adam touches every row at every step); the update is the same
+    up to float rounding. Older torch builds without it get the plain implementation.
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
 def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int = 10,
         batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
         patience: int = 2, seed: int = 0, progress: bool = True,
@@ -77,7 +91,7 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
         raise ValueError(f"train has {n} rows of features but {len(y)} labels")
     y = y.float()
     gen = torch.Generator().manual_seed(seed)
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = optimizer or make_adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
     hist = History()
     best_auc, best_state, bad = -np.inf, None, 0

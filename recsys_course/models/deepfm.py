@@ -93,13 +93,14 @@ class DeepFM(nn.Module):
         return deepfm_from_rechub(model)
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
-        v = self.fields(x, self.fm_names)                                    # (B, F, D)
+        memo = {}                      # both parts read the same fields: look each up once
+        v = self.fields(x, self.fm_names, memo)                              # (B, F, D)
         if self.first_order_mode == "per_id":
             first = self.first_order(x)                                      # (B,)
         else:
             first = self.first_order(v.flatten(1)).squeeze(-1)               # (B,)
         if self.dense_fields:
-            h = self.fields(x, self.deep_names).flatten(1)                   # (B, F D)
+            h = self.fields(x, self.deep_names, memo).flatten(1)             # (B, F D)
         else:
-            h = self.fields.embedding.flat(x, self.deep_names)     # (B, sum of D + n_dense)
+            h = self.fields.embedding.flat(x, self.deep_names, memo)  # (B, sum of D + n_dense)
         return first + self.interaction(v) + self.mlp(h).squeeze(-1)        # (B,)

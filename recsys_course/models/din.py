@@ -80,9 +80,13 @@ class Dice(nn.Module):
             z = (s - mean) / torch.sqrt(var + self.eps)                     # (N, H)
         else:
             centred = s - s.mean(dim=1, keepdim=True)                       # (N, H)
-            z = centred / torch.sqrt((centred ** 2 + self.eps).sum(dim=1, keepdim=True))
+            # sum_j (c_j^2 + eps) = sum_j c_j^2 + H eps; rsqrt on (N, 1) then one product
+            # over (N, H): fewer passes over the big tensor than a division
+            scale = torch.rsqrt((centred * centred).sum(dim=1, keepdim=True) + self.dim * self.eps)
+            z = centred * scale                                             # (N, H)
         p = torch.sigmoid(z)
-        return (p * s + (1 - p) * self.alpha * s).reshape(shape)
+        # p s + (1 - p) alpha s, written with one product over (N, H) fewer
+        return (s * (self.alpha + (1 - self.alpha) * p)).reshape(shape)
 
     def extra_repr(self) -> str:
         return f"{self.dim}, variant={self.variant!r}, eps={self.eps}"
@@ -122,18 +126,40 @@ class AttentionUnit(nn.Module):
         self.mlp = MLP(4 * embed_dim, dims, dropout=dropout, activation=activation,
                        batch_norm=batch_norm, output_layer=True)
 
+    def first_layer(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        """The MLP's first Linear on [q, k_j, q - k_j, q * k_j]: (B, D), (B, L, D) -> (B, L, H).
+
+        Computed without building the (B, L, 4D) input. With the weight split into four
+        (H, D) blocks, W = [W1 W2 W3 W4],
+
+            W [q, k, q - k, q * k] = (W1 + W3) q + (W2 - W3) k + W4 (q * k),
+
+        so the query's term is computed once per row instead of L times. Same values as
+        ``mlp.net[0](torch.cat([q, k, q - k, q * k], -1))`` up to float rounding.
+        """
+        lin, D = self.mlp.net[0], self.embed_dim
+        w_q, w_k, w_diff, w_prod = lin.weight.split(D, dim=1)               # (H, D) each
+        per_query = torch.addmm(lin.bias, query, (w_q + w_diff).t())         # (B, H)
+        pairs = torch.cat([keys, query.unsqueeze(1) * keys], dim=-1)         # (B, L, 2D)
+        per_key = pairs @ torch.cat([w_k - w_diff, w_prod], dim=1).t()       # (B, L, H)
+        return per_key + per_query.unsqueeze(1)                              # (B, L, H)
+
     def scores(self, query: torch.Tensor, keys: torch.Tensor,
                mask: torch.Tensor) -> torch.Tensor:
-        """(B, D), (B, L, D), (B, L) -> raw scores (B, L); 0 at padding when masking."""
+        """(B, D), (B, L, D), (B, L) -> raw scores (B, L); 0 at padding when masking.
+
+        The MLP reads [q, k_j, q - k_j, q * k_j] for every position j; its first layer
+        is :meth:`first_layer`, the rest ``mlp.net[1:]``.
+        """
         B, L, D = keys.shape
-        q = query.unsqueeze(1).expand(-1, L, -1)                            # (B, L, D)
-        pairs = torch.cat([q, keys, q - keys, q * keys], dim=-1)            # (B, L, 4D)
+        h = self.first_layer(query, keys)                                   # (B, L, H)
+        rest = self.mlp.net[1:]
         if not self.mask:
-            return self.mlp(pairs.reshape(B * L, 4 * D)).reshape(B, L)
+            return rest(h.reshape(B * L, -1)).reshape(B, L)
         w = keys.new_zeros(B, L)
         if not mask.any():                  # every history empty: nothing to score
             return w
-        real = self.mlp(pairs[mask]).squeeze(-1)                            # (n_real,)
+        real = rest(h[mask]).squeeze(-1)                                    # (n_real,)
         return w.masked_scatter(mask, real)                                 # (B, L)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,

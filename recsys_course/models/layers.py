@@ -102,22 +102,25 @@ class FeatureEmbedding(nn.Module):
         return sum(1 if isinstance(f, DenseFeature) else self.table(f).embedding_dim
                    for f in (self.sparse + self.dense if names is None else self.select(names)))
 
-    def forward(self, x: dict, names: Sequence[str] | None = None
+    def forward(self, x: dict, names: Sequence[str] | None = None, memo: dict | None = None
                 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Returns (field vectors (B, F, D) or None, dense values (B, n_dense) or None).
 
         All categorical fields must share one D to be stacked; models that need mixed
-        sizes call :meth:`flat` instead.
+        sizes call :meth:`flat` instead. ``memo`` (a dict, one per batch) lets two calls
+        over the same batch share their lookups: a model whose parts read the same
+        fields then looks each up once (one embedding gradient instead of two).
         """
-        vecs = self._field_vectors(x, names)
+        vecs = self._field_vectors(x, names, memo)
         emb = torch.stack(vecs, dim=1) if vecs else None         # (B, F, D)
         dense = self._dense(x, names)
         return emb, dense
 
-    def flat(self, x: dict, names: Sequence[str] | None = None) -> torch.Tensor:
+    def flat(self, x: dict, names: Sequence[str] | None = None,
+             memo: dict | None = None) -> torch.Tensor:
         """Every field vector, then every dense value, side by side:
-        (B, sum of D + n_dense)."""
-        parts = self._field_vectors(x, names)
+        (B, sum of D + n_dense). ``memo``: as in :meth:`forward`."""
+        parts = self._field_vectors(x, names, memo)
         dense = self._dense(x, names)
         if dense is not None:
             parts.append(dense)
@@ -125,13 +128,21 @@ class FeatureEmbedding(nn.Module):
             raise ValueError("the model has no input features")
         return torch.cat(parts, dim=1)
 
-    def _field_vectors(self, x: dict, names: Sequence[str] | None = None) -> list[torch.Tensor]:
+    def _field_vectors(self, x: dict, names: Sequence[str] | None = None,
+                       memo: dict | None = None) -> list[torch.Tensor]:
         vecs = []
         for f in self.sparse if names is None else self.select(names):
+            if memo is not None and f.name in memo:
+                vecs.append(memo[f.name])                        # looked up already
+                continue
             if isinstance(f, SequenceFeature):
                 vecs.append(self.pooled(x, f))                   # (B, D)
             elif isinstance(f, SparseFeature):
                 vecs.append(self.table(f)(x[f.name].long()))     # (B, D)
+            else:
+                continue
+            if memo is not None:
+                memo[f.name] = vecs[-1]
         return vecs
 
     def _dense(self, x: dict, names: Sequence[str] | None = None) -> torch.Tensor | None:
@@ -295,8 +306,9 @@ class FieldEmbedding(nn.Module):
         n_dense = sum(isinstance(f, DenseFeature) for f in feats)
         return self.embedding.flat_dim(names) + n_dense * (self.dim - 1)
 
-    def forward(self, x: dict, names: Sequence[str] | None = None) -> torch.Tensor:
-        emb, dense = self.embedding(x, names)         # (B, F, D) or None, (B, n_dense) or None
+    def forward(self, x: dict, names: Sequence[str] | None = None,
+                memo: dict | None = None) -> torch.Tensor:
+        emb, dense = self.embedding(x, names, memo)   # (B, F, D) or None, (B, n_dense) or None
         parts = [] if emb is None else [emb]
         if dense is not None:
             if self.vectors is None:
