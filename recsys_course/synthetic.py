@@ -6,6 +6,9 @@ known, so a lab can check that a model recovers what was planted. Sections:
 * Criteo-shaped click logs (chapters 03, 05 and the benchmark): 13 dense counts and 26
   categorical fields, clicks driven by per-value effects plus a few planted pairwise
   interactions, generated in reproducible chunks of any size.
+* Behaviour logs with planted interests (chapter 04, DIN): users with 2-3 interest
+  categories, histories drawn from them, clicks driven by whether the candidate's
+  category is one of them (:func:`planted_interests`).
 """
 from __future__ import annotations
 
@@ -152,7 +155,7 @@ class PlantedInterests:
     p_other: float
 
 
-def planted_interests(n_users: int = 3000, n_items: int = 1000, n_categories: int = 20,
+def planted_interests(n_users: int = 4000, n_items: int = 1000, n_categories: int = 10,
                       interests=(2, 3), candidates_per_user: int = 8, max_len: int = 20,
                       min_len: int = 3, noise: float = 0.3, p_interest: float = 0.7,
                       p_other: float = 0.15, fractions=(0.8, 0.1, 0.1), embed_dim: int = 8,
