@@ -6,6 +6,10 @@
 # into data/ on first use.
 
 PYTHON ?= python3.11
+# Idle OpenMP threads sleep instead of spinning: with the default policy, two torch
+# threads on a 2-core machine that is also running anything else were measured 5-30x
+# slower (the benchmark appendix). Notebook kernels inherit it.
+export OMP_WAIT_POLICY ?= PASSIVE
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
