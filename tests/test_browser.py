@@ -131,7 +131,12 @@ def has_math(markdown: str) -> bool:
 def plain_title(title: str) -> str:
     """The title as the browser shows it: Markdown emphasis, code and math marks removed."""
     title = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title)
-    return re.sub(r"[*_`]", "", title).strip()
+    return straight_quotes(re.sub(r"[*_`]", "", title).strip())
+
+
+def straight_quotes(text: str) -> str:
+    """Sphinx turns ' and " into typographic quotes (smartquotes); compare without them."""
+    return text.translate(str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'}))
 
 
 def colab_url(doc: str) -> str:
@@ -513,7 +518,7 @@ def test_page_in_browser(doc, browser, server):
     expected_title = plain_title(title)
     if not expected_title:
         failures.append(f"{source.name} has no '# title'")
-    elif not seen["h1"].startswith(expected_title):
+    elif not straight_quotes(seen["h1"]).startswith(expected_title):
         failures.append(f"page heading {seen['h1']!r} is not the source title {expected_title!r}")
     if not seen["h1"] or not seen["title"].startswith(seen["h1"]):
         failures.append(f"<title> {seen['title']!r} does not start with the heading {seen['h1']!r}")
