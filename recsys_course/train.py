@@ -41,7 +41,9 @@ def take(x: dict, idx: torch.Tensor) -> dict:
 
 @dataclass
 class History:
-    """What :func:`fit` saw, one entry per epoch, plus the epoch whose weights were kept."""
+    """What :func:`fit` saw, one entry per epoch, plus the epoch whose weights were kept
+    (``best_epoch`` counts from 0; :meth:`as_frame` numbers epochs from 1 and marks it
+    in its ``kept`` column)."""
 
     train_loss: list = field(default_factory=list)
     valid_loss: list = field(default_factory=list)
@@ -56,7 +58,8 @@ class History:
         return pd.DataFrame({"epoch": range(1, n + 1), "train_loss": self.train_loss,
                              "valid_loss": self.valid_loss + [np.nan] * (n - len(self.valid_loss)),
                              "valid_auc": self.valid_auc + [np.nan] * (n - len(self.valid_auc)),
-                             "seconds": self.seconds})
+                             "seconds": self.seconds,
+                             "kept": [i == self.best_epoch for i in range(n)]})
 
 
 def make_adam(params, lr: float = 1e-3, weight_decay: float = 0.0) -> torch.optim.Optimizer:
@@ -110,6 +113,10 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
             idx = order[s:end]
             logits = model(take(x, idx))                     # (B,)
             loss = loss_fn(logits, y.index_select(0, idx))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the training loss became {loss.item()} at epoch {epoch + 1}, batch {i + 1}: "
+                    "lower the learning rate (lr) or check the inputs for NaN/inf")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -121,8 +128,12 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
         if valid is not None:
             p = predict(model, valid[0])
             yv = valid[1].numpy()
-            hist.valid_loss.append(metrics.logloss(yv, p))
-            auc = metrics.auc(yv, p)
+            try:
+                hist.valid_loss.append(metrics.logloss(yv, p))
+                auc = metrics.auc(yv, p)
+            except ValueError as err:
+                raise ValueError(f"cannot score the validation set after epoch {epoch + 1}: "
+                                 f"{err}") from err
             hist.valid_auc.append(auc)
             if auc > best_auc:
                 best_auc, bad, hist.best_epoch = auc, 0, epoch

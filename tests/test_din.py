@@ -288,3 +288,14 @@ def test_from_rechub_selects_its_behaviour():
     dices = [m for m in ours.mlp.modules() if isinstance(m, Dice)]
     assert dices and all(d.variant == "rechub" and d.eps == 1e-3 for d in dices)
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in ours.attention[0].modules())
+
+
+def test_masked_attention_with_batchnorm_trains_on_a_single_real_position():
+    from recsys_course.models.din import AttentionUnit
+    unit = AttentionUnit(4, dims=(6,), activation="prelu", batch_norm=True, mask=True).train()
+    q, k = torch.randn(3, 4), torch.randn(3, 5, 4)
+    mask = torch.zeros(3, 5, dtype=torch.bool)
+    mask[1, 0] = True                                   # one real history position in the batch
+    pooled = unit(q, k, mask)
+    assert pooled.shape == (3, 4) and torch.isfinite(pooled).all()
+    assert torch.equal(pooled[0], torch.zeros(4))

@@ -236,3 +236,12 @@ def test_fm_learns_a_planted_interaction_lr_cannot():
     assert results["LR"] < 0.58, results
     assert results["FM"] > 0.8, results
     assert time.process_time() - t0 < 5          # CPU seconds, robust to a busy machine
+
+
+def test_a_shared_table_must_match_its_owner():
+    from recsys_course.features import SequenceFeature, SparseFeature
+    from recsys_course.models.layers import FeatureEmbedding
+    owner = SparseFeature("item", 10, 8)
+    with pytest.raises(ValueError, match="'hist'.*'item'.*embed_dim=4"):
+        FeatureEmbedding([owner, SequenceFeature("hist", 10, 4, shared_with="item")])
+    FeatureEmbedding([owner, SequenceFeature("hist", 10, 8, shared_with="item")])

@@ -74,3 +74,31 @@ def test_mismatched_rows_are_named():
         T.n_rows({"a": torch.zeros(3), "b": torch.zeros(4)})
     with pytest.raises(ValueError, match="labels"):
         T.fit(TinyLR(), ({"id": torch.zeros(5, dtype=torch.long)}, torch.zeros(4)), progress=False)
+
+
+def test_a_diverging_loss_is_reported_with_its_epoch():
+    class Bad(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            return self.w * x["v"]
+
+    x = {"v": torch.tensor([1.0, float("nan"), 2.0, 3.0])}
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 1"):
+        T.fit(Bad(), (x, torch.tensor([0.0, 1.0, 0.0, 1.0])), epochs=1, progress=False)
+
+
+def test_a_one_class_validation_set_is_named():
+    with pytest.raises(ValueError, match="validation set"):
+        T.fit(TinyLR(), _data(n=200), ({"id": torch.arange(10) % 20}, torch.ones(10)),
+              epochs=1, progress=False)
+
+
+def test_the_kept_epoch_is_marked_in_the_frame():
+    torch.manual_seed(0)
+    hist = T.fit(TinyLR(), _data(), _data(seed=1), epochs=4, lr=0.05, progress=False)
+    frame = hist.as_frame()
+    assert frame.kept.sum() == 1
+    assert frame.valid_auc[frame.kept].item() == max(hist.valid_auc)

@@ -159,7 +159,12 @@ class AttentionUnit(nn.Module):
         w = keys.new_zeros(B, L)
         if not mask.any():                  # every history empty: nothing to score
             return w
-        real = rest(h[mask]).squeeze(-1)                                    # (n_real,)
+        hr = h[mask]                                                        # (n_real, H)
+        if self.training and len(hr) == 1:
+            # BatchNorm cannot train on one row: score it as a batch of two equal rows.
+            real = rest(hr.expand(2, -1))[:1].squeeze(-1)
+        else:
+            real = rest(hr).squeeze(-1)                                     # (n_real,)
         return w.masked_scatter(mask, real)                                 # (B, L)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor,

@@ -53,9 +53,17 @@ class FeatureEmbedding(nn.Module):
         self.sparse = [f for f in self.features if isinstance(f, (SparseFeature, SequenceFeature))]
         self.dense = [f for f in self.features if isinstance(f, DenseFeature)]
         for f in self.sparse:
-            if f.shared_with is not None and f.shared_with not in self.tables:
+            if f.shared_with is None:
+                continue
+            if f.shared_with not in self.tables:
                 raise ValueError(f"feature {f.name!r} shares the table of {f.shared_with!r}, "
                                  "which is not among the features")
+            owner = self.tables[f.shared_with]
+            if f.embed_dim != owner.embedding_dim or f.vocab_size > owner.num_embeddings:
+                raise ValueError(
+                    f"feature {f.name!r} shares the table of {f.shared_with!r} "
+                    f"({owner.num_embeddings} x {owner.embedding_dim}) but declares "
+                    f"vocab_size={f.vocab_size}, embed_dim={f.embed_dim}: make them agree")
 
     @property
     def n_fields(self) -> int:
@@ -348,7 +356,8 @@ class InnerProduct(nn.Module):
         self.register_buffer("cols", cols, persistent=False)
 
     def forward(self, fields: torch.Tensor) -> torch.Tensor:
-        return (fields[:, self.rows] * fields[:, self.cols]).sum(dim=-1)     # (B, P)
+        gram = fields @ fields.transpose(1, 2)                               # (B, F, F)
+        return gram[:, self.rows, self.cols]                                 # (B, P)
 
 
 class CrossNetwork(nn.Module):
