@@ -9,13 +9,8 @@ from recsys_course import funnel as F
 from recsys_course import metrics
 from recsys_course.exercises.ch01 import (_reference_mmr, _reference_recall_at_k, check_mmr,
                                           check_recall_at_k)
-from recsys_course.exercises.core import REGISTRY, CheckFailed, NotAttempted, load_all
-
-
-def failure(check, fn) -> str:
-    with pytest.raises(CheckFailed) as info:
-        check(fn)
-    return str(info.value)
+from recsys_course.exercises.core import REGISTRY, NotAttempted, load_all
+from check_helpers import failure
 
 
 # ----------------------------------------------------------------------------------------

@@ -7,14 +7,9 @@ import torch
 
 from recsys_course.exercises.ch02 import (_reference_cross_layer, _reference_fm_second_order,
                                           check_cross_layer, check_fm_second_order)
-from recsys_course.exercises.core import REGISTRY, CheckFailed, NotAttempted, load_all
+from recsys_course.exercises.core import REGISTRY, NotAttempted, load_all
 from recsys_course.models.layers import CrossNetwork, FMInteraction
-
-
-def failure(check, fn) -> str:
-    with pytest.raises(CheckFailed) as info:
-        check(fn)
-    return str(info.value)
+from check_helpers import failure
 
 
 # ----------------------------------------------------------------------------------------

@@ -8,14 +8,9 @@ import torch
 from recsys_course.exercises.ch03 import (_reference_deepfm_first_order, _reference_log_bins,
                                           _reference_one_hot_fields, check_deepfm_first_order,
                                           check_log_bins, check_one_hot_fields)
-from recsys_course.exercises.core import CheckFailed, NotAttempted
+from recsys_course.exercises.core import NotAttempted
 from recsys_course.features import criteo_log_bins
-
-
-def failure(check, fn) -> str:
-    with pytest.raises(CheckFailed) as info:
-        check(fn)
-    return str(info.value)
+from check_helpers import failure
 
 
 def test_references_pass(capsys, monkeypatch):

@@ -7,13 +7,8 @@ from recsys_course.exercises.ch04 import (_reference_dice_eval, _reference_histo
                                           _reference_masked_attention_pooling,
                                           check_dice_eval, check_history_builder,
                                           check_masked_attention_pooling)
-from recsys_course.exercises.core import CheckFailed, NotAttempted
-
-
-def failure(check, fn) -> str:
-    with pytest.raises(CheckFailed) as info:
-        check(fn)
-    return str(info.value)
+from recsys_course.exercises.core import NotAttempted
+from check_helpers import failure
 
 
 def test_references_pass(capsys, monkeypatch):

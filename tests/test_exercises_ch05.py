@@ -11,13 +11,7 @@ import pytest
 from recsys_course import scale
 from recsys_course.exercises.ch05 import (_reference_embedding_memory, _reference_hash_bucket,
                                           check_embedding_memory, check_hash_bucket)
-from recsys_course.exercises.core import CheckFailed
-
-
-def failure(check, fn) -> str:
-    with pytest.raises(CheckFailed) as info:
-        check(fn)
-    return str(info.value)
+from check_helpers import failure
 
 
 # ----------------------------------------------------------------------------------------
