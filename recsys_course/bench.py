@@ -362,7 +362,7 @@ def rechub_phases(model, train, test, case: Case, seed: int, workdir: str, out: 
     yield "test"
 
 
-def ours_phases(model, train, test, case: Case, seed: int, out: dict):
+def ours_phases(model, train, test, case: Case, seed: int, out: dict, compile: bool = False):
     """The course's pipeline, phase by phase like :func:`rechub_phases`: each epoch is a
     call of :func:`recsys_course.train.fit` (one epoch, ``seed + e``) with one optimizer
     kept across calls, as torch-rechub's trainer keeps its own."""
@@ -370,7 +370,7 @@ def ours_phases(model, train, test, case: Case, seed: int, out: dict):
     from .train import fit, predict
 
     kw = dict(batch_size=case.batch_size, lr=case.lr, weight_decay=case.weight_decay,
-              progress=False, optimizer=_default_optimizer(model, case))
+              progress=False, optimizer=_default_optimizer(model, case), compile=compile)
     warm = min(case.warmup_batches * case.batch_size, len(train[1]))
     if warm:
         out["warmup_seconds"] = fit(model, _head(train, warm), epochs=1, seed=seed - 1,
@@ -435,7 +435,8 @@ def run_phases(job: dict, trainer: str, out: dict):
         if trainer == "rechub":
             phases = rechub_phases(model, train, test, case, seed, workdir, out)
         elif trainer == "ours":
-            phases = ours_phases(model, train, test, case, seed, out)
+            phases = ours_phases(model, train, test, case, seed, out,
+                                 compile=job.get("compile", False))
         else:
             raise ValueError(f"unknown trainer {trainer!r}")
         yield from phases
@@ -642,7 +643,7 @@ def _run_isolated(job_path: Path, trainer: str, threads: int, timeout: float,
 
 def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
         isolate: bool = True, profile: str = "auto", data_dir=None, verbose: bool = True,
-        timeout: float = 1800) -> Result:
+        timeout: float = 1800, compile: bool = False) -> Result:
     """Run every case with both trainers; see the module docstring.
 
     ``isolate=False`` runs in this process (faster to start; the memory columns then
@@ -653,6 +654,7 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
         cases = PRESETS[cases]
     say = print if verbose else (lambda *a, **k: None)
     res = Result(meta=_machine(threads))
+    res.meta["compile"] = compile
     say(f"benchmark: {len(cases)} case(s), {threads} thread(s), "
         f"load average {res.meta['load_before']} on {res.meta['cpus']} CPU(s)")
     task_cache = {}
@@ -668,7 +670,8 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
                                                     data_dir=data_dir, max_rows=case.rows)
                 task = task_cache[key]
             built = build_case(case, seed=seed, data_dir=data_dir, task=task)
-            job = {"case": asdict(case), "seed": seed, "threads": threads, **built}
+            job = {"case": asdict(case), "seed": seed, "threads": threads, "compile": compile,
+                   **built}
             say(f"[{case.name}] {built['info']['train_rows']:,} training rows, "
                 f"{built['info']['test_rows']:,} test rows, {built['info']['parameters']:,} "
                 f"parameters; data ready in {time.perf_counter() - t0:.0f} s")
@@ -883,6 +886,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench/results", help="folder for the CSVs and the plot "
                    "(default: bench/results, git-ignored)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
+    p.add_argument("--compile", action="store_true",
+                   help="train the course's model through torch.compile (needs a C++ compiler)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rows", type=int, default=None,
                    help="override the training rows of the Criteo-shaped case")
@@ -943,7 +948,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     cases = select_cases(args.preset, args.cases, args.rows, args.epochs)
     res = run(cases, seed=args.seed, threads=args.threads, isolate=not args.in_process,
-              profile=args.profile, data_dir=args.data_dir)
+              profile=args.profile, data_dir=args.data_dir, compile=args.compile)
     print()
     print(table(res))
     print()

@@ -102,3 +102,15 @@ def test_the_kept_epoch_is_marked_in_the_frame():
     frame = hist.as_frame()
     assert frame.kept.sum() == 1
     assert frame.valid_auc[frame.kept].item() == max(hist.valid_auc)
+
+
+@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="torch.compile needs a C++ compiler")
+def test_compiled_training_matches_eager_training():
+    outs = []
+    for compile in (False, True):
+        T.set_seed(5)
+        model = TinyLR()
+        T.fit(model, _data(n=1000), epochs=2, batch_size=128, lr=0.05, seed=1,
+              progress=False, compile=compile)        # 1000 rows: a shorter last batch too
+        outs.append(T.predict(model, _data(n=200, seed=3)[0]))
+    assert np.allclose(outs[0], outs[1], atol=1e-5)
