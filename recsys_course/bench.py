@@ -43,7 +43,6 @@ import contextlib
 import csv
 import io
 import json
-import math
 import os
 import platform
 import statistics
@@ -259,15 +258,6 @@ def matmul_gflops(shapes, min_seconds: float = 0.4) -> float:
 # ----------------------------------------------------------------------------------------
 # Memory
 # ----------------------------------------------------------------------------------------
-def _status_kb(key: str) -> float:
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return float("nan")
 
 
 def reset_peak_rss() -> bool:
@@ -281,17 +271,15 @@ def reset_peak_rss() -> bool:
 
 
 def rss_mb() -> float:
-    return _status_kb("VmRSS") / 1024
+    """Resident set size in MB now (the scaling chapter's :func:`scale.memory_now`)."""
+    from .scale import memory_now
+    return memory_now() / 2**20
 
 
 def peak_rss_mb() -> float:
     """Peak resident set size in MB since the last reset (or since the start)."""
-    hwm = _status_kb("VmHWM")
-    if math.isnan(hwm):
-        import resource
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return kb / 1024 if sys.platform != "darwin" else kb / 2**20
-    return hwm / 1024
+    from .scale import memory_peak
+    return memory_peak() / 2**20
 
 
 # ----------------------------------------------------------------------------------------
