@@ -71,22 +71,25 @@ def _header(lines: list[str], node: ast.AST) -> tuple[list[str], str]:
     return head, before_body
 
 
-def _function_stub(lines: list[str], node: ast.AST, message: str) -> list[str]:
+def _signature_and_docstring(lines: list[str], node: ast.AST):
+    """The definition's header lines and its docstring (if any), its body indent, and the
+    docstring node: what every stub keeps of a solution."""
     head, indent = _header(lines, node)
     out = list(head)
     doc = _docstring_node(node)
     if doc is not None and doc.lineno > node.lineno:
         out += lines[doc.lineno - 1: doc.end_lineno]
+    return out, indent, doc
+
+
+def _function_stub(lines: list[str], node: ast.AST, message: str) -> list[str]:
+    out, indent, _ = _signature_and_docstring(lines, node)
     out.append(_raise_line(indent, message))
     return out
 
 
 def _class_stub(lines: list[str], node: ast.ClassDef, label: str) -> list[str]:
-    head, indent = _header(lines, node)
-    out = list(head)
-    doc = _docstring_node(node)
-    if doc is not None and doc.lineno > node.lineno:
-        out += lines[doc.lineno - 1: doc.end_lineno]
+    out, indent, doc = _signature_and_docstring(lines, node)
     methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     for i, method in enumerate(methods):
         if i or doc is not None:
