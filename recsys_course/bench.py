@@ -381,10 +381,10 @@ def run_rechub(model, train, test, case: Case, seed: int, workdir: str) -> dict:
     return out
 
 
-def run_ours(model, train, test, case: Case, seed: int) -> dict:
+def run_ours(model, train, test, case: Case, seed: int, compile: bool = False) -> dict:
     """All phases of :func:`ours_phases` in a row."""
     out = {}
-    for _ in ours_phases(model, train, test, case, seed, out):
+    for _ in ours_phases(model, train, test, case, seed, out, compile=compile):
         pass
     return out
 
@@ -438,7 +438,8 @@ def run_phases(job: dict, trainer: str, out: dict):
                base_rss_mb=base, peak_rss_mb=out.pop("train_peak_rss_mb"),
                eval_peak_rss_mb=peak_rss_mb(),
                peak_since="start of training" if isolated_peak else "process start",
-               threads=threads, omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", ""))
+               threads=threads, compiled=trainer == "ours" and bool(job.get("compile")),
+               omp_wait_policy=os.environ.get("OMP_WAIT_POLICY", "default").lower())
 
 
 def run_one(job: dict, trainer: str) -> dict:
@@ -492,7 +493,7 @@ def profile_run(job: dict, trainer: str, steps: int = 10, top: int = 12) -> str:
     def runner(rows=part):
         if trainer == "rechub":
             return run_rechub(model, rows, test, small, seed, tmp)
-        return run_ours(model, rows, test, small, seed)
+        return run_ours(model, rows, test, small, seed, compile=job.get("compile", False))
 
     with tempfile.TemporaryDirectory() as tmp:
         runner(_head(part, 2 * case.batch_size))                # warm-up: two steps
@@ -559,17 +560,44 @@ class Result:
         return pd.DataFrame(self.summary)
 
 
-def _worker_env(threads: int) -> dict:
+OMP_WAIT_POLICIES = ("default", "passive", "active")
+
+# glibc's malloc hands blocks of a few MB (DIN's (B L, H) activations are 7 MB) straight
+# back to the kernel when they are freed, so the next step's block of the same size is
+# fresh memory: every page of it faults on first touch. Measured here: 250,000 page faults
+# a second, and epochs of the course's DIN up to 30% slower, depending on the allocator's
+# state in that process. These two settings keep freed blocks in the process for reuse
+# (as PyTorch's CPU tuning guides get with jemalloc or tcmalloc). Both trainers' processes
+# get them; a value already in the environment is kept.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
+
+
+def _worker_env(threads: int, omp_wait_policy: str = "default") -> dict:
+    """The environment of a worker process: ``threads`` OpenMP threads and the OpenMP
+    wait policy, the same for both trainers whatever the caller's environment says.
+
+    ``"default"`` leaves the policy to the OpenMP library (libgomp: a thread that runs
+    out of work spins for a while, then sleeps). ``"passive"`` makes it sleep at once:
+    every parallel operation then waits for the other thread to wake up, which halved
+    the course's throughput with 2 threads here (small batches run hundreds of short
+    parallel operations a step) but protects against a machine whose cores are busy
+    with other processes, where spinning threads steal them. ``"active"`` spins for good.
+    """
+    if omp_wait_policy not in OMP_WAIT_POLICIES:
+        raise ValueError(f"omp_wait_policy must be one of {OMP_WAIT_POLICIES}, "
+                         f"got {omp_wait_policy!r}")
     env = dict(os.environ)
-    # A busy-waiting OpenMP pool collapses when other processes share the cores (up to
-    # 30x slower here); passive waiting keeps both trainers measurable. Both get it.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    env.pop("OMP_WAIT_POLICY", None)
+    if omp_wait_policy != "default":
+        env["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
+    env.update({k: v for k, v in MALLOC_ENV.items() if k not in env})
     env.setdefault("TQDM_DISABLE", "1")
     env["OMP_NUM_THREADS"] = str(threads)
     return env
 
 
-def _run_pair_isolated(job_path: Path, threads: int, timeout: float) -> dict:
+def _run_pair_isolated(job_path: Path, threads: int, timeout: float,
+                       omp_wait_policy: str = "default") -> dict:
     """Both pipelines, each in its own process, taking turns phase by phase: a worker
     runs its next phase when it reads a line from its stdin and answers on stdout."""
     procs, results, logs = {}, {}, {}
@@ -581,7 +609,7 @@ def _run_pair_isolated(job_path: Path, threads: int, timeout: float) -> dict:
             procs[t] = subprocess.Popen(
                 [sys.executable, "-m", "recsys_course.bench", "--worker", str(job_path),
                  "--trainer", t, "--result", str(res_path), "--turns"],
-                env=_worker_env(threads), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env=_worker_env(threads, omp_wait_policy), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=logs[t], text=True, bufsize=1)
             results[t] = res_path
 
@@ -618,11 +646,11 @@ def _run_pair_isolated(job_path: Path, threads: int, timeout: float) -> dict:
 
 
 def _run_isolated(job_path: Path, trainer: str, threads: int, timeout: float,
-                  profile: bool = False) -> dict | str:
+                  profile: bool = False, omp_wait_policy: str = "default") -> dict | str:
     res_path = job_path.with_suffix(f".{trainer}{'.profile' if profile else ''}.json")
     cmd = [sys.executable, "-m", "recsys_course.bench", "--worker", str(job_path),
            "--trainer", trainer, "--result", str(res_path)] + (["--profile-worker"] if profile else [])
-    proc = subprocess.run(cmd, env=_worker_env(threads), capture_output=True, text=True,
+    proc = subprocess.run(cmd, env=_worker_env(threads, omp_wait_policy), capture_output=True, text=True,
                           timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark worker ({trainer}) failed:\n{proc.stderr[-3000:]}")
@@ -631,19 +659,30 @@ def _run_isolated(job_path: Path, trainer: str, threads: int, timeout: float,
 
 def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
         isolate: bool = True, profile: str = "auto", data_dir=None, verbose: bool = True,
-        timeout: float = 1800, compile: bool = False) -> Result:
+        timeout: float = 1800, compile: bool | None = None,
+        omp_wait_policy: str = "default") -> Result:
     """Run every case with both trainers; see the module docstring.
 
     ``isolate=False`` runs in this process (faster to start; the memory columns then
     include whatever this process held before). ``profile``: ``"auto"`` profiles the
-    cases that miss a target, ``"always"`` or ``"never"``.
+    cases that miss a target, ``"always"`` or ``"never"``. ``compile``: train the course's
+    model through ``torch.compile`` (``fit(..., compile=True)``); None (default) compiles
+    when a C++ compiler is found. ``omp_wait_policy``: see :func:`_worker_env`.
     """
+    if compile is None:
+        compile = can_compile()
     if isinstance(cases, str):
         cases = PRESETS[cases]
     say = print if verbose else (lambda *a, **k: None)
     res = Result(meta=_machine(threads))
     res.meta["compile"] = compile
-    say(f"benchmark: {len(cases)} case(s), {threads} thread(s), "
+    res.meta["omp_wait_policy"] = omp_wait_policy if isolate else os.environ.get(
+        "OMP_WAIT_POLICY", "default")
+    res.meta["malloc_env"] = ({k: os.environ.get(k, v) for k, v in MALLOC_ENV.items()}
+                              if isolate else {k: os.environ.get(k) for k in MALLOC_ENV})
+    say(f"benchmark: {len(cases)} case(s), {threads} thread(s), course model "
+        f"{'compiled' if compile else 'eager (not compiled)'}, OpenMP wait policy "
+        f"{res.meta['omp_wait_policy']}, "
         f"load average {res.meta['load_before']} on {res.meta['cpus']} CPU(s)")
     task_cache = {}
     with tempfile.TemporaryDirectory(prefix="recsys-bench-") as tmp:
@@ -667,7 +706,7 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
             if isolate:
                 torch.save(job, job_path)
             t1 = time.perf_counter()
-            outs = (_run_pair_isolated(job_path, threads, timeout) if isolate
+            outs = (_run_pair_isolated(job_path, threads, timeout, omp_wait_policy) if isolate
                     else run_pair_in_process(job))
             share_calibration(outs)
             for trainer in TRAINERS:
@@ -691,7 +730,8 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
                 for trainer in TRAINERS:
                     if isolate:
                         texts.append(_run_isolated(job_path, trainer, threads, timeout,
-                                                   profile=True)["profile"])
+                                                   profile=True,
+                                                   omp_wait_policy=omp_wait_policy)["profile"])
                     else:
                         local = dict(job, rechub_model=_clone(job["rechub_model"]))
                         texts.append(profile_run(local, trainer))
@@ -700,6 +740,12 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
                 job_path.unlink()
     res.meta["load_after"] = _loadavg()
     return res
+
+
+def can_compile() -> bool:
+    """Whether ``torch.compile`` can build CPU kernels here (it needs a C++ compiler)."""
+    import shutil
+    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
 
 
 def _clone(model):
@@ -761,7 +807,7 @@ ROW_COLUMNS = ["case", "trainer", "data", "model", "train_rows", "test_rows", "s
                "auc", "base_rss_mb", "peak_rss_mb", "eval_peak_rss_mb", "peak_since", "flops_per_sample",
                "matmul_gflops", "matmul_gflops_own", "bound_samples_per_second", "fraction_of_bound",
                "isolated",
-               "omp_wait_policy", "wall_seconds"]
+               "compiled", "omp_wait_policy", "wall_seconds"]
 
 
 def table(res: Result) -> str:
@@ -874,8 +920,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench/results", help="folder for the CSVs and the plot "
                    "(default: bench/results, git-ignored)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
-    p.add_argument("--compile", action="store_true",
-                   help="train the course's model through torch.compile (needs a C++ compiler)")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="train the course's model through torch.compile, fit(compile=True) "
+                        "(default: when a C++ compiler is found; --no-compile: eager)")
+    p.add_argument("--omp-wait-policy", choices=OMP_WAIT_POLICIES, default="default",
+                   help="OpenMP wait policy of both trainers' processes (default: the "
+                        "library's own; passive helps only on a machine busy with other work)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rows", type=int, default=None,
                    help="override the training rows of the Criteo-shaped case")
@@ -936,7 +986,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     cases = select_cases(args.preset, args.cases, args.rows, args.epochs)
     res = run(cases, seed=args.seed, threads=args.threads, isolate=not args.in_process,
-              profile=args.profile, data_dir=args.data_dir, compile=args.compile)
+              profile=args.profile, data_dir=args.data_dir, compile=args.compile,
+              omp_wait_policy=args.omp_wait_policy)
     print()
     print(table(res))
     print()

@@ -464,7 +464,8 @@ def _ddp_worker(rank: int, world_size: int, cfg: dict, path: str, test_path: str
             model = make_deepfm(cfg["buckets"], cfg["embed_dim"], cfg["mlp_dims"],
                                 cfg["dropout"], seed=seed)
             ddp = DistributedDataParallel(model)
-            opt = make_adam(ddp.parameters(), lr=cfg["lr"])
+            # DDP hooks into each parameter's gradient: keep the parameters separate tensors
+            opt = make_adam(ddp.parameters(), lr=cfg["lr"], flat=False)
             local_batch = cfg["global_batch"] // world_size
             chunks = read_chunks(path, cfg["chunk_rows"], rank=rank, world_size=world_size,
                                  max_rows=cfg["max_rows"])

@@ -183,3 +183,27 @@ def test_the_cli_knows_the_bench_command():
     from recsys_course import cli
     helptext = cli._parser().format_help()
     assert "bench" in helptext
+
+
+def test_worker_environment_is_the_same_for_both_trainers(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")            # e.g. from the Makefile
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "12345")       # the caller's choice stays
+    env = bench._worker_env(2)
+    assert "OMP_WAIT_POLICY" not in env                         # the library's default
+    assert env["OMP_NUM_THREADS"] == "2"
+    assert env["MALLOC_MMAP_THRESHOLD_"] == "12345"
+    assert env["MALLOC_TRIM_THRESHOLD_"] == bench.MALLOC_ENV["MALLOC_TRIM_THRESHOLD_"]
+    assert bench._worker_env(1, "passive")["OMP_WAIT_POLICY"] == "PASSIVE"
+    with pytest.raises(ValueError, match="omp_wait_policy"):
+        bench._worker_env(1, "sometimes")
+
+
+def test_compile_flag_reaches_the_course_trainer(criteo_job):
+    """--compile (the default when a compiler exists) trains ours through torch.compile."""
+    if not bench.can_compile():
+        pytest.skip("no C++ compiler")
+    job = dict(criteo_job, compile=True, rechub_model=bench._clone(criteo_job["rechub_model"]))
+    out = bench.run_one(job, "ours")
+    assert out["compiled"] is True and out["auc"] > 0.5
+    assert bench.run_one(dict(job, compile=False), "rechub")["compiled"] is False
