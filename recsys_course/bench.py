@@ -11,7 +11,10 @@ initial weights, is trained two ways on identical tensors, batch size and row or
 * ``rechub``: torch-rechub's ``DataGenerator`` (its ``TorchDataset``, a ``DataLoader``
   collating one row at a time) and ``CTRTrainer.train_one_epoch``, as its examples do;
 * ``ours``: the from-scratch model built with ``Model.from_rechub`` (same sizes, same
-  weights) and :func:`recsys_course.train.fit` over pre-built tensors.
+  weights) and :func:`recsys_course.train.fit` over pre-built tensors, with
+  ``compile=True`` when a C++ compiler exists (``--no-compile``: eager), and the
+  optimizer of ``make_adam`` (:class:`recsys_course.train.FlatAdam`).
+  :func:`ingredients` measures what each of these buys.
 
 The two runs of a case take turns, phase by phase (set-up, matmul calibration, warm-up,
 each epoch, test), the first to go alternating: a change in the machine's load (other
@@ -539,6 +542,83 @@ def _trim_profile(text: str) -> str:
             continue
         keep.append(line[:150])
     return "\n".join(keep) + "\n"
+
+
+# ----------------------------------------------------------------------------------------
+# What each ingredient of the course's trainer buys
+# ----------------------------------------------------------------------------------------
+# Added one at a time, in this order; each row keeps the ingredients of the rows above.
+INGREDIENTS = [
+    ("pre-built tensors, Adam per tensor", dict(compile=False, flat=False, deterministic=False)),
+    ("+ Adam over one flat vector (FlatAdam)", dict(compile=False, flat=True, deterministic=False)),
+    ("+ torch.compile (model and loss)", dict(compile=True, flat=True, deterministic=False)),
+    ("+ deterministic kernels (fit's default when compiling)",
+     dict(compile=True, flat=True, deterministic=True)),
+]
+
+
+def ingredients(case: Case, *, batches: int = 40, epochs: int = 3, seed: int = 0,
+                threads: int = 2, compile: bool | None = None, data_dir=None,
+                isolate: bool = True) -> list[dict]:
+    """Throughput of the course's trainer as its ingredients (:data:`INGREDIENTS`) are
+    added one at a time, on ``batches`` batches of ``case`` (median of ``epochs``
+    epochs after an untimed one that also compiles). Same model, same initial weights,
+    same rows for every row of the table. ``compile=False`` (or no C++ compiler) keeps
+    the rows that do not compile. ``isolate=True`` measures in a fresh process with the
+    benchmark's environment (:func:`_worker_env`: the OpenMP library's own wait policy
+    and the allocator settings of :data:`MALLOC_ENV`)."""
+    if compile is None:
+        compile = can_compile()
+    kw = dict(case=asdict(case), batches=batches, epochs=epochs, seed=seed, threads=threads,
+              compile=compile, data_dir=None if data_dir is None else str(data_dir))
+    if not isolate:
+        return _ingredients_worker(**kw)["rows"]
+    from .scale import run_in_fresh_process
+    with _environment(_worker_env(threads)):
+        return run_in_fresh_process(_ingredients_worker, **kw)["rows"]
+
+
+def _ingredients_worker(case: dict, batches: int, epochs: int, seed: int, threads: int,
+                        compile: bool, data_dir) -> dict:
+    from .train import fit, make_adam
+    torch.set_num_threads(threads)
+    case = Case(**case)
+    built = build_case(case, seed=seed, data_dir=data_dir)
+    rows = min(batches * case.batch_size, len(built["train"][1]))
+    part = _head(built["train"], rows)
+    out = []
+    for name, opts in INGREDIENTS:
+        if opts["compile"] and not compile:
+            continue
+        model = ours_from_rechub(built["rechub_model"])      # the same initial weights
+        opt = make_adam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay,
+                        flat=opts["flat"])
+        kw = dict(batch_size=case.batch_size, optimizer=opt, progress=False,
+                  compile=opts["compile"], deterministic=opts["deterministic"])
+        fit(model, part, epochs=1, seed=seed - 1, **kw)            # warm-up (compiles)
+        rates = [rows / fit(model, part, epochs=1, seed=seed + e, **kw).seconds[0]
+                 for e in range(epochs)]
+        out.append({"case": case.name, "trainer": name, "rows": rows,
+                    "samples_per_second": statistics.median(rates),
+                    "epoch_samples_per_second": rates, **opts})
+    base = out[0]["samples_per_second"]
+    for r in out:
+        r["speed_up"] = r["samples_per_second"] / base
+    return {"rows": out}
+
+
+@contextlib.contextmanager
+def _environment(env: dict):
+    """Replace ``os.environ`` by ``env`` for a block (child processes started inside
+    inherit it), then put the old one back."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 # ----------------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
         batch_size: int = 1024, lr: float = 1e-3, weight_decay: float = 0.0,
         patience: int = 2, seed: int = 0, progress: bool = True,
         optimizer: torch.optim.Optimizer | FlatAdam | None = None,
-        compile: bool = False) -> History:
+        compile: bool = False, deterministic: bool | None = None) -> History:
     """Train ``model`` (which returns logits (B,)) with binary cross-entropy.
 
     Each epoch visits the training rows in a fresh seeded order. With ``valid``, the
@@ -205,13 +205,14 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
     only when stopping early). A last batch of a single row is folded into the
     previous one, since BatchNorm cannot train on one row.
 
-    ``compile=True`` runs the full-size batches, model and loss together, through
+    ``compile=True`` runs the full-size batches (gather, model and loss together) through
     ``torch.compile`` (it needs a C++ compiler; results agree up to float rounding, and
     the first batches pay for the compilation); the shorter last batch runs eagerly, so
     it does not trigger a second compilation. Training then runs under
     :func:`deterministic_algorithms`, which also makes the compiled embedding gradients
-    several times faster on CPU. The appendix (notebooks/06_benchmark.ipynb) measures
-    what compiling buys.
+    several times faster on CPU (``deterministic``: None, the default, means "when
+    compiling"; True or False forces it). The appendix (notebooks/06_benchmark.ipynb)
+    measures what each of these buys.
     """
     x, y = train
     n = n_rows(x)
@@ -222,17 +223,26 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
     opt = optimizer or make_adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
 
-    def batch_loss(xb: dict, yb: torch.Tensor) -> torch.Tensor:
-        return loss_fn(model(xb), yb)                            # logits (B,) -> mean loss
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        """Mean loss over rows ``idx``: gather the batch, score it, compare."""
+        return loss_fn(model(take(x, idx)), y.index_select(0, idx))
 
-    # compiled: the model and its loss in one graph, for full-size batches only
-    fast_loss = torch.compile(batch_loss, dynamic=False) if compile else batch_loss
+    # Compiled: gathering the batch, the model and its loss in one graph (the gathers fuse
+    # with the embedding lookups), for full-size batches only. The number of rows of the
+    # data is marked dynamic, so the same compiled code serves any data set of these
+    # features (no recompilation between a warm-up on a few rows and the full data).
+    if compile and n > 1:
+        for t in [*x.values(), y]:
+            torch._dynamo.mark_dynamic(t, 0)
+    fast_loss = torch.compile(batch_loss) if compile else batch_loss
     hist = History()
     best_auc, best_state, bad = -np.inf, None, 0
     bar = _progress(range(epochs), progress, desc=type(model).__name__)
     trained, train_time = 0, 0.0
+    if deterministic is None:
+        deterministic = compile
     # compiled training runs with deterministic kernels (see deterministic_algorithms)
-    with deterministic_algorithms() if compile else contextlib.nullcontext():
+    with deterministic_algorithms() if deterministic else contextlib.nullcontext():
         for epoch in bar:
             t0 = time.perf_counter()
             model.train()
@@ -245,7 +255,7 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
                 end = starts[i + 1] if i + 1 < len(starts) else n
                 idx = order[s:end]
                 step_loss = fast_loss if len(idx) == batch_size else batch_loss
-                loss = step_loss(take(x, idx), y.index_select(0, idx))
+                loss = step_loss(idx)
                 value = loss.item()
                 if not math.isfinite(value):
                     raise FloatingPointError(

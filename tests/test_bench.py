@@ -207,3 +207,16 @@ def test_compile_flag_reaches_the_course_trainer(criteo_job):
     out = bench.run_one(job, "ours")
     assert out["compiled"] is True and out["auc"] > 0.5
     assert bench.run_one(dict(job, compile=False), "rechub")["compiled"] is False
+
+
+def test_ingredients_add_one_at_a_time_from_the_same_weights():
+    rows = bench.ingredients(TINY, batches=3, epochs=1, threads=1, compile=False,
+                             isolate=False)
+    names = [name for name, _ in bench.INGREDIENTS]
+    assert [r["trainer"] for r in rows] == names[:2]            # no compiling: the eager rows
+    assert rows[0]["flat"] is False and rows[1]["flat"] is True
+    assert rows[0]["speed_up"] == 1.0
+    assert all(r["rows"] == 3 * TINY.batch_size and r["samples_per_second"] > 0 for r in rows)
+    # each ingredient adds to the ones before it
+    for (_, before), (_, after) in zip(bench.INGREDIENTS, bench.INGREDIENTS[1:]):
+        assert sum(after.values()) == sum(before.values()) + 1

@@ -250,3 +250,19 @@ def test_compiled_training_repeats_bit_for_bit_on_two_threads():
     finally:
         torch.set_num_threads(threads)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="torch.compile needs a C++ compiler")
+def test_compiled_fit_serves_any_number_of_rows_without_recompiling():
+    """A warm-up on a few rows compiles once; training on the full data reuses it
+    (the benchmark times the full epochs, and a recompilation there would count)."""
+    torch.manual_seed(0)
+    model = SmallNet()
+    opt = T.make_adam(model.parameters(), lr=0.01)
+    x, y = _data(n=3000)
+    T.fit(model, (T.take(x, torch.arange(512)), y[:512]), epochs=1, batch_size=256,
+          optimizer=opt, progress=False, compile=True)
+    with torch.compiler.set_stance("fail_on_recompile"):
+        hist = T.fit(model, (x, y), epochs=1, batch_size=256, optimizer=opt,
+                     progress=False, compile=True)
+    assert np.isfinite(hist.train_loss[0])
