@@ -6,9 +6,11 @@
 # into data/ on first use.
 
 PYTHON ?= python3.11
-# Idle OpenMP threads sleep instead of spinning: with the default policy, two torch
-# threads on a 2-core machine that is also running anything else were measured 5-30x
-# slower (the benchmark appendix). Notebook kernels inherit it.
+# Idle OpenMP threads sleep instead of spinning. The chapters train on one thread, where
+# this costs nothing, and a spinning pool of another process (two threads on a 2-core
+# machine also running the tests) was measured 5-30x slower. Runs that use two threads
+# start their own processes with the library's own policy (bench._worker_env,
+# scale.ddp_train), where spinning makes short parallel operations much cheaper.
 export OMP_WAIT_POLICY ?= PASSIVE
 VENV   := .venv
 BIN    := $(VENV)/bin

@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import io
 import json
 import os
@@ -574,7 +575,8 @@ def ingredients(case: Case, *, batches: int = 40, epochs: int = 3, seed: int = 0
     if not isolate:
         return _ingredients_worker(**kw)["rows"]
     from .scale import run_in_fresh_process
-    with _environment(_worker_env(threads)):
+    from .utils import replaced_environ
+    with replaced_environ(_worker_env(threads)):
         return run_in_fresh_process(_ingredients_worker, **kw)["rows"]
 
 
@@ -605,20 +607,6 @@ def _ingredients_worker(case: dict, batches: int, epochs: int, seed: int, thread
     for r in out:
         r["speed_up"] = r["samples_per_second"] / base
     return {"rows": out}
-
-
-@contextlib.contextmanager
-def _environment(env: dict):
-    """Replace ``os.environ`` by ``env`` for a block (child processes started inside
-    inherit it), then put the old one back."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 # ----------------------------------------------------------------------------------------
@@ -666,8 +654,8 @@ def _worker_env(threads: int, omp_wait_policy: str = "default") -> dict:
     if omp_wait_policy not in OMP_WAIT_POLICIES:
         raise ValueError(f"omp_wait_policy must be one of {OMP_WAIT_POLICIES}, "
                          f"got {omp_wait_policy!r}")
-    env = dict(os.environ)
-    env.pop("OMP_WAIT_POLICY", None)
+    from .utils import without_passive_openmp
+    env = without_passive_openmp()
     if omp_wait_policy != "default":
         env["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
     env.update({k: v for k, v in MALLOC_ENV.items() if k not in env})
@@ -822,10 +810,18 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
     return res
 
 
+@functools.lru_cache(maxsize=None)
 def can_compile() -> bool:
-    """Whether ``torch.compile`` can build CPU kernels here (it needs a C++ compiler)."""
+    """Whether ``torch.compile`` can build CPU kernels here: a C++ compiler, and a tiny
+    function that compiles and runs (a compiler without OpenMP, say, fails there)."""
     import shutil
-    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+    if not any(shutil.which(c) for c in ("g++", "c++", "clang++")):
+        return False
+    try:
+        out = torch.compile(lambda t: t * 2 + 1, dynamic=False)(torch.ones(8))
+        return bool((out == 3).all())
+    except Exception:  # noqa: BLE001 - any failure means: train eagerly
+        return False
 
 
 def _clone(model):

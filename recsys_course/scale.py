@@ -513,7 +513,8 @@ def ddp_train(path, test_path=None, *, world_size: int = 2, threads: int = 1,
     Every process holds a full replica of the model, reads its share of each chunk
     (:func:`read_chunks`) and trains on ``global_batch // world_size`` rows per step; DDP
     all-reduces (averages) the gradients during ``backward``, so all replicas apply the
-    same update. Processes are started with ``torch.multiprocessing.spawn``;
+    same update. Processes are started with ``torch.multiprocessing.spawn``, with the
+    OpenMP library's own wait policy (:func:`recsys_course.utils.without_passive_openmp`);
     ``in_process=True`` (only with ``world_size=1``) runs the single worker in this
     process instead, the same code without the start-up cost.
 
@@ -536,8 +537,11 @@ def ddp_train(path, test_path=None, *, world_size: int = 2, threads: int = 1,
             _ddp_worker(0, *args, out_dir, _free_port())
         else:
             import torch.multiprocessing as tmp
-            tmp.spawn(_ddp_worker, args=(*args, out_dir, _free_port()), nprocs=world_size,
-                      join=True)
+
+            from .utils import replaced_environ, without_passive_openmp
+            with replaced_environ(without_passive_openmp()):
+                tmp.spawn(_ddp_worker, args=(*args, out_dir, _free_port()),
+                          nprocs=world_size, join=True)
         with open(os.path.join(out_dir, "result.json")) as fh:
             reports = json.load(fh)
         if save_states:

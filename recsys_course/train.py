@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import metrics
@@ -65,14 +66,15 @@ class History:
 
 
 def make_adam(params, lr: float = 1e-3, weight_decay: float = 0.0,
-              flat: bool = True) -> torch.optim.Optimizer:
+              flat: bool = True) -> torch.optim.Optimizer | FlatAdam:
     """Adam, with torch's fused kernel where this torch has one for the parameters' device.
 
     The fused kernel updates each tensor in one pass instead of about ten, which matters
     for embedding tables (Adam touches every row at every step); the update is the same
     up to float rounding. Older torch builds without it get the plain implementation.
     ``flat=True`` (default) wraps it in :class:`FlatAdam`: all parameters in one vector,
-    one update per step instead of one per tensor.
+    one update per step instead of one per tensor. (FlatAdam is not a
+    ``torch.optim.Optimizer``: learning-rate schedulers need ``flat=False``.)
     """
     params = list(params)
     if flat:
@@ -88,9 +90,9 @@ class FlatAdam:
 
     Adam works element by element, so updating twenty tensors or one vector holding
     their values side by side gives the same numbers. What differs is the cost: for a
-    small model the optimizer's Python bookkeeping per tensor took longer than the
-    arithmetic (about a tenth of a DeepFM training step here; the appendix,
-    notebooks/06_benchmark.ipynb, measures it). So the constructor copies the parameters
+    small model the optimizer's Python bookkeeping per tensor takes longer than its
+    arithmetic (the appendix, notebooks/06_benchmark.ipynb, measures what the flat
+    vector saves on a DeepFM and a DIN step). So the constructor copies the parameters
     into one vector and makes each parameter a *view* of its slice, with its gradient a
     view of the same slice of one gradient vector. Backpropagation then adds into the
     flat gradient, and :meth:`step` runs one fused Adam update over the whole vector.
@@ -99,7 +101,9 @@ class FlatAdam:
 
     * ``zero_grad`` always zeroes (there is no ``set_to_none``), so a parameter that gets
       no gradient in a step is updated with a zero gradient: its momentum carries on, as
-      it does for the rows of an embedding table that the batch did not use.
+      it does for the rows of an embedding table that the batch did not use. The same
+      holds for a parameter frozen (``requires_grad_(False)``) after the optimizer was
+      built: build a new optimizer after freezing.
     * if something replaces a parameter's gradient tensor (``model.zero_grad()`` sets it
       to None), :meth:`step` copies it back into the flat vector; if something gives a
       parameter new values (``module.to(dtype)``, ``module.double()``), :meth:`step`
@@ -211,7 +215,9 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
     it does not trigger a second compilation. Training then runs under
     :func:`deterministic_algorithms`, which also makes the compiled embedding gradients
     several times faster on CPU (``deterministic``: None, the default, means "when
-    compiling"; True or False forces it). The appendix (notebooks/06_benchmark.ipynb)
+    compiling on CPU"; True or False forces it). Dynamo keeps a few compiled versions per
+    function (its ``recompile_limit``): a process that compiles many different models
+    through ``fit`` falls back to eager for the later ones. The appendix (notebooks/06_benchmark.ipynb)
     measures what each of these buys.
     """
     x, y = train
@@ -221,11 +227,10 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
     y = y.float()
     gen = torch.Generator().manual_seed(seed)
     opt = optimizer or make_adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        """Mean loss over rows ``idx``: gather the batch, score it, compare."""
-        return loss_fn(model(take(x, idx)), y.index_select(0, idx))
+        """Mean binary cross-entropy over rows ``idx``: gather the batch, score, compare."""
+        return F.binary_cross_entropy_with_logits(model(take(x, idx)), y.index_select(0, idx))
 
     # Compiled: gathering the batch, the model and its loss in one graph (the gathers fuse
     # with the embedding lookups), for full-size batches only. The number of rows of the
@@ -239,8 +244,8 @@ def fit(model: nn.Module, train: Data, valid: Data | None = None, *, epochs: int
     best_auc, best_state, bad = -np.inf, None, 0
     bar = _progress(range(epochs), progress, desc=type(model).__name__)
     trained, train_time = 0, 0.0
-    if deterministic is None:
-        deterministic = compile
+    if deterministic is None:                # on CPU only: on a GPU it costs speed
+        deterministic = compile and y.device.type == "cpu"
     # compiled training runs with deterministic kernels (see deterministic_algorithms)
     with deterministic_algorithms() if deterministic else contextlib.nullcontext():
         for epoch in bar:

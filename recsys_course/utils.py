@@ -1,6 +1,7 @@
 """Small helpers every chapter's first cells use (chapter 00 introduces them)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -29,3 +30,26 @@ def versions() -> dict:
 
 def print_versions() -> None:
     print("  ".join(f"{k}={v}" for k, v in versions().items()))
+
+
+@contextlib.contextmanager
+def replaced_environ(env: dict):
+    """Replace ``os.environ`` by ``env`` for a block, then put the old one back. Child
+    processes started inside inherit ``env`` (this process's libraries, already loaded,
+    do not see it)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def without_passive_openmp() -> dict:
+    """This process's environment minus ``OMP_WAIT_POLICY``: the OpenMP library's own
+    wait policy, as on a machine where nobody set it (Colab, a laptop). The Makefile sets
+    ``PASSIVE`` for the one-thread chapters; a run with two threads started under it would
+    pay a thread wake-up at each of its many short parallel operations."""
+    return {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
