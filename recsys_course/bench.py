@@ -359,10 +359,10 @@ def ours_phases(model, train, test, case: Case, seed: int, out: dict, compile: b
     call of :func:`recsys_course.train.fit` (one epoch, ``seed + e``) with one optimizer
     kept across calls, as torch-rechub's trainer keeps its own."""
     from . import metrics
-    from .train import fit, predict
+    from .train import fit, make_adam, predict
 
-    kw = dict(batch_size=case.batch_size, lr=case.lr, weight_decay=case.weight_decay,
-              progress=False, optimizer=_default_optimizer(model, case), compile=compile)
+    opt = make_adam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay)
+    kw = dict(batch_size=case.batch_size, progress=False, optimizer=opt, compile=compile)
     warm = min(case.warmup_batches * case.batch_size, len(train[1]))
     if warm:
         out["warmup_seconds"] = fit(model, _head(train, warm), epochs=1, seed=seed - 1,
@@ -391,15 +391,6 @@ def run_ours(model, train, test, case: Case, seed: int, compile: bool = False) -
     for _ in ours_phases(model, train, test, case, seed, out, compile=compile):
         pass
     return out
-
-
-def _default_optimizer(model, case: Case):
-    """The optimizer ``fit`` would build, kept across the warm-up and the timed epochs."""
-    from . import train as T
-    make = getattr(T, "make_adam", None)
-    if make is not None:
-        return make(model.parameters(), lr=case.lr, weight_decay=case.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay)
 
 
 def run_phases(job: dict, trainer: str, out: dict):
@@ -664,8 +655,7 @@ def _worker_env(threads: int, omp_wait_policy: str = "default") -> dict:
     return env
 
 
-def _run_pair_isolated(job_path: Path, threads: int, timeout: float,
-                       omp_wait_policy: str = "default") -> dict:
+def _run_pair_isolated(job_path: Path, env: dict, timeout: float) -> dict:
     """Both pipelines, each in its own process, taking turns phase by phase: a worker
     runs its next phase when it reads a line from its stdin and answers on stdout."""
     procs, results, logs = {}, {}, {}
@@ -677,7 +667,7 @@ def _run_pair_isolated(job_path: Path, threads: int, timeout: float,
             procs[t] = subprocess.Popen(
                 [sys.executable, "-m", "recsys_course.bench", "--worker", str(job_path),
                  "--trainer", t, "--result", str(res_path), "--turns"],
-                env=_worker_env(threads, omp_wait_policy), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=logs[t], text=True, bufsize=1)
             results[t] = res_path
 
@@ -713,13 +703,12 @@ def _run_pair_isolated(job_path: Path, threads: int, timeout: float,
             fh.close()
 
 
-def _run_isolated(job_path: Path, trainer: str, threads: int, timeout: float,
-                  profile: bool = False, omp_wait_policy: str = "default") -> dict | str:
+def _run_isolated(job_path: Path, trainer: str, env: dict, timeout: float,
+                  profile: bool = False) -> dict | str:
     res_path = job_path.with_suffix(f".{trainer}{'.profile' if profile else ''}.json")
     cmd = [sys.executable, "-m", "recsys_course.bench", "--worker", str(job_path),
            "--trainer", trainer, "--result", str(res_path)] + (["--profile-worker"] if profile else [])
-    proc = subprocess.run(cmd, env=_worker_env(threads, omp_wait_policy), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark worker ({trainer}) failed:\n{proc.stderr[-3000:]}")
     return json.loads(res_path.read_text())
@@ -744,10 +733,10 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
     say = print if verbose else (lambda *a, **k: None)
     res = Result(meta=_machine(threads))
     res.meta["compile"] = compile
-    res.meta["omp_wait_policy"] = omp_wait_policy if isolate else os.environ.get(
-        "OMP_WAIT_POLICY", "default")
-    res.meta["malloc_env"] = ({k: os.environ.get(k, v) for k, v in MALLOC_ENV.items()}
-                              if isolate else {k: os.environ.get(k) for k in MALLOC_ENV})
+    # the workers' environment (in-process runs: this process's own)
+    env = _worker_env(threads, omp_wait_policy) if isolate else dict(os.environ)
+    res.meta["omp_wait_policy"] = env.get("OMP_WAIT_POLICY", "default").lower()
+    res.meta["malloc_env"] = {k: env.get(k) for k in MALLOC_ENV}
     say(f"benchmark: {len(cases)} case(s), {threads} thread(s), course model "
         f"{'compiled' if compile else 'eager (not compiled)'}, OpenMP wait policy "
         f"{res.meta['omp_wait_policy']}, "
@@ -774,7 +763,7 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
             if isolate:
                 torch.save(job, job_path)
             t1 = time.perf_counter()
-            outs = (_run_pair_isolated(job_path, threads, timeout, omp_wait_policy) if isolate
+            outs = (_run_pair_isolated(job_path, env, timeout) if isolate
                     else run_pair_in_process(job))
             share_calibration(outs)
             for trainer in TRAINERS:
@@ -797,9 +786,8 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
                 texts = []
                 for trainer in TRAINERS:
                     if isolate:
-                        texts.append(_run_isolated(job_path, trainer, threads, timeout,
-                                                   profile=True,
-                                                   omp_wait_policy=omp_wait_policy)["profile"])
+                        texts.append(_run_isolated(job_path, trainer, env, timeout,
+                                                   profile=True)["profile"])
                     else:
                         local = dict(job, rechub_model=_clone(job["rechub_model"]))
                         texts.append(profile_run(local, trainer))

@@ -140,7 +140,7 @@ def test_an_isolated_run_reports_its_own_peak_memory(tmp_path):
     job = _din_job()
     path = tmp_path / "job.pt"
     torch.save(job, path)
-    out = bench._run_isolated(path, "ours", threads=1, timeout=300)
+    out = bench._run_isolated(path, "ours", bench._worker_env(1), timeout=300)
     assert out["trainer"] == "ours" and out["peak_since"] == "start of training"
     assert out["peak_rss_mb"] >= out["base_rss_mb"] > 50
     assert 0 <= out["auc"] <= 1
