@@ -3,8 +3,8 @@
 Chapter 02 introduces these helpers (the FM/DNN lineage table); later chapters reuse them.
 
     runs = run_seeds(lambda seed: DeepFM(task.features), task, seeds=[0, 1, 2], epochs=8)
-    summary = metrics.summarize_runs(runs.assign(model="DeepFM"), "model", ["auc", "logloss"])
-    compare_intervals(summary, "auc")          # which pairs of models the seeds separate
+    runs = pd.concat([run_seeds(...).assign(model="DeepFM"), run_seeds(...).assign(model="FM")])
+    compare_paired(runs, "model", "auc")       # paired per-seed differences, with verdicts
 
 A seed changes the initial weights and the order of the training rows, nothing else: the
 t interval over seeds measures *training* randomness on one fixed test set. It says
@@ -65,42 +65,61 @@ def run_seeds(make_model: Callable[[int], nn.Module], task, seeds: Iterable[int]
     return pd.DataFrame(rows)
 
 
-def compare_intervals(summary: pd.DataFrame, metric: str, higher_is_better: bool = True,
-                      fixed: dict[str, float] | None = None) -> pd.DataFrame:
-    """For every pair of configurations, do their t intervals of ``metric`` overlap?
+def difference_verdict(a: str, b: str, diff: tuple[float, float, float], what: str,
+                       higher_is_better: bool = True, how: str = "95% interval") -> str:
+    """One sentence on ``diff = (mean, low, high)`` of ``a - b``, right whichever way it falls.
 
-    ``summary`` is the output of :func:`recsys_course.metrics.summarize_runs` (indexed by
-    configuration, with ``{metric}_mean``, ``_ci_low``, ``_ci_high``, ``n_runs``).
-    ``fixed`` adds deterministic baselines (e.g. ``{"popularity": 0.72}``) whose interval
-    is the single value. Returns one row per pair: ``a``, ``b``, both intervals,
-    ``overlap`` (bool, NaN without an interval) and a ``verdict`` sentence that never
-    ranks two configurations whose intervals overlap.
-
-    Non-overlapping 95% intervals are a conservative test (overlapping ones can still
-    differ); with 2-3 seeds the t quantile (12.7 or 4.3) makes intervals wide, so "the
-    seeds do not separate them" is the common, honest answer.
+    It names a winner only when the interval excludes 0, and then the winner is read off
+    the sign (``higher_is_better`` says which sign favours ``a``); otherwise it says the
+    runs do not separate the two. A NaN interval (one run) gives no verdict.
     """
-    better = "higher" if higher_is_better else "lower"
-    items = []
-    for name, row in summary.iterrows():
-        lo, hi = row[f"{metric}_ci_low"], row[f"{metric}_ci_high"]
-        ok = row["n_runs"] > 1 and np.isfinite(lo) and np.isfinite(hi)
-        items.append((str(name), row[f"{metric}_mean"], lo if ok else np.nan, hi if ok else np.nan))
-    items += [(str(k), float(v), float(v), float(v)) for k, v in (fixed or {}).items()]
+    m, lo, hi = (float(v) for v in diff)
+    spread = f"mean difference {a} - {b} = {m:+.4f}, {how} [{lo:+.4f}, {hi:+.4f}]"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f"{a} vs {b} on {what}: a single run, no interval, no verdict ({m:+.4f})."
+    if lo > 0 or hi < 0:
+        a_wins = (lo > 0) == higher_is_better
+        win, lose = (a, b) if a_wins else (b, a)
+        better = "higher" if higher_is_better else "lower"
+        return f"{win} beats {lose} on {what} ({better} is better): {spread}."
+    return f"{a} and {b} are not separated on {what} (the interval contains 0): {spread}."
+
+
+def compare_paired(runs: pd.DataFrame, by: str, metric: str, higher_is_better: bool = True,
+                   fixed: dict[str, float] | None = None, seed_col: str = "seed",
+                   alpha: float = 0.05) -> pd.DataFrame:
+    """The book's standard comparison: for every pair of configurations, the paired
+    per-seed difference of ``metric`` with its t interval. Chapter 02.
+
+    ``runs`` has one row per (configuration, seed), e.g. the concatenated outputs of
+    :func:`run_seeds` with a ``by`` column naming the model. Two configurations are
+    compared on the seeds they share: seed ``s`` of A minus seed ``s`` of B. Pairing
+    removes what the two runs of one seed have in common (the test set, and with equal
+    seeds the row order), so it separates models that overlapping per-model intervals
+    would not (comparing two intervals for overlap is conservative; keep it as a
+    picture). ``fixed`` adds deterministic baselines (e.g. ``{"popularity": 0.72}``):
+    every seed of A is paired with the one value.
+
+    Returns one row per pair: ``a``, ``b``, ``n_seeds``, ``diff_mean``, ``diff_low``,
+    ``diff_high`` (of ``a - b``) and a ``verdict`` sentence from
+    :func:`difference_verdict`.
+    """
+    missing = [c for c in (by, metric, seed_col) if c not in runs.columns]
+    if missing:
+        raise ValueError(f"columns not in the runs: {missing}")
+    wide = runs.pivot_table(index=seed_col, columns=by, values=metric, aggfunc="first")
+    for name, value in (fixed or {}).items():
+        wide[name] = float(value)
     out = []
-    for (a, ma, la, ha), (b, mb, lb, hb) in itertools.combinations(items, 2):
-        if not np.isfinite([la, ha, lb, hb]).all():
-            overlap, verdict = np.nan, f"{a} vs {b}: a single run, no interval, no verdict"
-        elif la <= hb and lb <= ha:
-            overlap = True
-            verdict = f"{a} vs {b}: the intervals overlap, these seeds do not separate them"
-        else:
-            overlap = False
-            first_wins = (ma > mb) == higher_is_better
-            win, lose = (a, b) if first_wins else (b, a)
-            verdict = f"{win} beats {lose} ({better} {metric}; the intervals do not overlap)"
-        out.append({"a": a, "b": b, "a_low": la, "a_high": ha, "b_low": lb, "b_high": hb,
-                    "overlap": overlap, "verdict": verdict})
+    for a, b in itertools.combinations([str(c) for c in wide.columns], 2):
+        d = (wide[a] - wide[b]).dropna().to_numpy()
+        if len(d) == 0:
+            raise ValueError(f"{a} and {b} share no {seed_col}: nothing to pair")
+        m, lo, hi = metrics.mean_ci(d, alpha=alpha)
+        how = f"{100 * (1 - alpha):.0f}% t interval over {len(d)} paired seeds"
+        out.append({"a": a, "b": b, "n_seeds": len(d), "diff_mean": m, "diff_low": lo,
+                    "diff_high": hi,
+                    "verdict": difference_verdict(a, b, (m, lo, hi), metric, higher_is_better, how)})
     return pd.DataFrame(out)
 
 
@@ -117,4 +136,4 @@ def time_call(fn: Callable, *args, repeat: int = 5, number: int = 1) -> float:
     return float(best)
 
 
-__all__ = ["count_params", "run_seeds", "compare_intervals", "time_call"]
+__all__ = ["count_params", "run_seeds", "difference_verdict", "compare_paired", "time_call"]

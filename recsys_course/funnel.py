@@ -36,6 +36,7 @@ import torch
 
 from . import metrics
 from .features import DenseFeature
+from .experiments import difference_verdict
 
 __all__ = [
     "interaction_matrix", "relevant_sets", "gather",
@@ -513,11 +514,6 @@ def evaluate_lists(lists: Mapping[str, np.ndarray], relevant: Sequence[set], k: 
 
 def verdict(diff: tuple[float, float, float], a: str, b: str, what: str = "NDCG@10") -> str:
     """One sentence on ``diff = (mean, low, high)`` of ``a - b`` (e.g. from
-    :func:`paired_difference`): which is better, or that the interval contains 0."""
-    m, lo, hi = diff
-    spread = f"mean difference {m:+.4f}, 95% interval [{lo:+.4f}, {hi:+.4f}]"
-    if lo > 0:
-        return f"{a} beats {b} on {what}: {spread}."
-    if hi < 0:
-        return f"{b} beats {a} on {what}: {spread}."
-    return f"{a} and {b} are not separated on {what} (the interval contains 0): {spread}."
+    :func:`paired_difference`, users resampled): which is better, or that the interval
+    contains 0. The sentence comes from :func:`recsys_course.experiments.difference_verdict`."""
+    return difference_verdict(a, b, diff, what, how="95% bootstrap interval over users")

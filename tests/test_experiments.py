@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from recsys_course import metrics
-from recsys_course.experiments import compare_intervals, count_params, run_seeds, time_call
+from recsys_course.experiments import (compare_paired, count_params, difference_verdict, run_seeds,
+                                       time_call)
 from recsys_course.features import SparseFeature
 from recsys_course.models import FM, LR
 from recsys_course.tasks import CTRTask
@@ -50,25 +51,61 @@ def test_count_params_counts_shared_tables_once():
     assert count_params(LR(feats)) == 10 + 1
 
 
-def summary_of(values: dict) -> pd.DataFrame:
-    runs = pd.DataFrame([(k, v) for k, vs in values.items() for v in vs], columns=["model", "auc"])
-    return metrics.summarize_runs(runs, "model", "auc")
+def runs_of(values: dict) -> pd.DataFrame:
+    return pd.DataFrame([(k, seed, v) for k, vs in values.items() for seed, v in enumerate(vs)],
+                        columns=["model", "seed", "auc"])
 
 
-def test_compare_intervals_verdicts():
-    s = summary_of({"A": [0.80, 0.801, 0.802], "B": [0.70, 0.701, 0.702],
-                    "C": [0.79, 0.80, 0.81], "D": [0.5]})
-    v = compare_intervals(s, "auc", fixed={"pop": 0.6}).set_index(["a", "b"])
-    assert v.loc[("A", "B"), "verdict"] == \
-        "A beats B (higher auc; the intervals do not overlap)"
-    assert v.loc[("A", "C"), "overlap"] == True  # noqa: E712
-    assert "do not separate" in v.loc[("A", "C"), "verdict"]
-    assert np.isnan(v.loc[("A", "D"), "overlap"]) and "no verdict" in v.loc[("A", "D"), "verdict"]
-    assert v.loc[("B", "pop"), "verdict"].startswith("B beats pop")
-    assert len(v) == 10                                          # 5 items, all pairs
-    # lower is better: the ranking flips
-    lower = compare_intervals(s, "auc", higher_is_better=False).set_index(["a", "b"])
-    assert lower.loc[("A", "B"), "verdict"].startswith("B beats A (lower auc")
+def test_paired_comparison_separates_runs_that_overlapping_intervals_would_not():
+    # B trails A by 0.001 on every seed while both move a lot with the seed: the
+    # per-model intervals overlap widely, the paired differences are all -0.001.
+    a = [0.70, 0.75, 0.80]
+    runs = runs_of({"A": a, "B": [v - 0.001 for v in a]})
+    summary = metrics.summarize_runs(runs, "model", "auc")
+    assert summary.loc["B", "auc_ci_high"] > summary.loc["A", "auc_ci_low"]   # overlap
+    v = compare_paired(runs, "model", "auc").iloc[0]
+    assert (v.a, v.b, v.n_seeds) == ("A", "B", 3)
+    assert v.diff_mean == pytest.approx(0.001) and v.diff_low > 0
+    assert v.verdict.startswith("A beats B on auc (higher is better)")
+
+
+def test_paired_comparison_says_not_separated_when_the_interval_holds_zero():
+    runs = runs_of({"A": [0.80, 0.79, 0.81], "B": [0.79, 0.80, 0.805]})
+    v = compare_paired(runs, "model", "auc").iloc[0]
+    assert v.diff_low < 0 < v.diff_high
+    assert "not separated" in v.verdict and "beats" not in v.verdict
+
+
+def test_paired_comparison_reads_the_winner_off_the_sign_and_direction():
+    runs = runs_of({"A": [0.50, 0.60, 0.70], "B": [0.52, 0.621, 0.719]})
+    higher = compare_paired(runs, "model", "auc").iloc[0]
+    assert higher.diff_high < 0 and higher.verdict.startswith("B beats A")
+    lower = compare_paired(runs, "model", "auc", higher_is_better=False).iloc[0]
+    assert lower.verdict.startswith("A beats B on auc (lower is better)")
+    # the printed difference is a - b, with its sign, whoever wins
+    assert f"{higher.diff_mean:+.4f}" in higher.verdict and higher.diff_mean < 0
+
+
+def test_paired_comparison_pairs_by_seed_and_with_fixed_baselines():
+    runs = runs_of({"A": [0.80, 0.81, 0.82], "B": [0.70, 0.71], "C": [0.9]})
+    v = compare_paired(runs, "model", "auc", fixed={"pop": 0.6}).set_index(["a", "b"])
+    assert len(v) == 6                                           # 4 items, all pairs
+    assert v.loc[("A", "B"), "n_seeds"] == 2                     # seeds 0 and 1 only
+    assert v.loc[("A", "pop"), "n_seeds"] == 3 and v.loc[("A", "pop"), "diff_low"] > 0
+    assert "no verdict" in v.loc[("A", "C"), "verdict"]          # one shared seed
+    with pytest.raises(ValueError, match="columns not in the runs"):
+        compare_paired(runs, "config", "auc")
+
+
+def test_difference_verdict_never_names_a_winner_against_the_sign():
+    for m, lo, hi in [(-0.0064, -0.0127, -0.0001), (0.003, 0.001, 0.005), (0.0, -0.1, 0.1)]:
+        s = difference_verdict("p_watch", "product", (m, lo, hi), "NDCG@10")
+        if hi < 0:
+            assert s.startswith("product beats p_watch")
+        elif lo > 0:
+            assert s.startswith("p_watch beats product")
+        else:
+            assert "beats" not in s
 
 
 def test_time_call_returns_a_positive_minimum():
