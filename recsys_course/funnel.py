@@ -14,8 +14,9 @@ Sections, in funnel order:
   of per-user normalised channel scores over the union of the channels' lists);
 * pre-ranking: a dot-product two-tower from a truncated SVD (:class:`SVDTwoTower`) and
   :class:`PreRanker`, logistic regression (``models.LR``) over cheap candidate features;
-* ranking glue: :func:`score_pairs` runs any click model of ``recsys_course.models`` on
-  (user, candidate) pairs built like the rows of ``tasks.movielens_frame``;
+* ranking glue: :func:`pair_inputs` builds model inputs for (user, candidate) pairs like
+  the rows of ``tasks.movielens_frame`` (plus dense candidate features), and
+  :func:`score_pairs` runs any click model of ``recsys_course.models`` on them;
 * re-ranking: maximal marginal relevance (:func:`mmr`, Carbonell & Goldstein 1998) and a
   business rule (:func:`genre_cap`);
 * measuring: :class:`StageTimer` and :func:`evaluate_lists`.
@@ -43,7 +44,7 @@ __all__ = [
     "popularity_scores", "item_similarity", "itemcf_scores", "genre_scores", "top_k",
     "interleave", "weighted_merge",
     "SVDTwoTower", "PreRanker",
-    "pair_frame", "score_pairs", "sort_by",
+    "pair_frame", "pair_inputs", "score_pairs", "sort_by",
     "mmr", "genre_cap",
     "StageTimer", "evaluate_lists", "paired_difference", "verdict",
 ]
@@ -339,13 +340,35 @@ def pair_frame(ml, users: np.ndarray, items: np.ndarray) -> pd.DataFrame:
     return movielens_frame(ml._replace(ratings=pairs))
 
 
+def pair_inputs(preprocessor, ml, users: np.ndarray, items: np.ndarray,
+                dense: Mapping[str, np.ndarray] | None = None) -> dict:
+    """Model inputs for the pairs (users[u], items[u, j]), user-major (U N rows).
+
+    The categorical features of :func:`pair_frame`, encoded with ``preprocessor`` (fitted
+    on the training rows: ``task.preprocessor``), plus one float32 column per entry of
+    ``dense``: ``name -> (U, N)`` values per user and candidate (e.g. the pre-ranker's
+    standardised candidate features), flattened in the same order. A dense name must not
+    be one of the categorical features.
+    """
+    items = np.asarray(items)
+    x, _ = preprocessor.transform(pair_frame(ml, users, items), label=None)
+    for name, v in (dense or {}).items():
+        if name in x:
+            raise ValueError(f"dense feature {name!r} collides with a categorical feature")
+        v = np.asarray(v, dtype=np.float32)
+        if v.shape != items.shape:
+            raise ValueError(f"dense feature {name!r} has shape {v.shape}, items {items.shape}")
+        x[name] = torch.as_tensor(v.ravel())
+    return x
+
+
 def score_pairs(model: torch.nn.Module, preprocessor, ml, users: np.ndarray,
-                items: np.ndarray) -> np.ndarray:
-    """Click probabilities (U, N) of a trained model for each user's candidates, with the
-    encoders fitted on the training rows (``task.preprocessor``)."""
+                items: np.ndarray, dense: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """Click probabilities (U, N) of a trained model for each user's candidates, inputs
+    from :func:`pair_inputs` (categorical features, plus ``dense`` ones if given)."""
     from .train import predict
 
-    x, _ = preprocessor.transform(pair_frame(ml, users, items), label=None)
+    x = pair_inputs(preprocessor, ml, users, items, dense)
     return predict(model, x).reshape(np.asarray(items).shape)
 
 

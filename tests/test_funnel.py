@@ -310,6 +310,26 @@ def test_pair_frame_and_score_pairs_keep_the_user_major_order():
     np.testing.assert_allclose(p, expected, rtol=1e-9)
 
 
+def test_pair_inputs_appends_dense_candidate_features_in_the_user_major_order():
+    from recsys_course.tasks import movielens_frame
+
+    ml = tiny_movielens()
+    users = np.array([2, 0])
+    items = np.array([[0, 3, 1], [2, 2, 0]])
+    pre = Preprocessor(sparse=["user_id", "item_id"]).fit(movielens_frame(ml))
+    dense = {"cf score": np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])}
+    x = F.pair_inputs(pre, ml, users, items, dense)
+    assert set(x) == {"user_id", "item_id", "cf score"}
+    assert x["cf score"].dtype == torch.float32
+    np.testing.assert_allclose(x["cf score"].numpy(), [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], rtol=1e-6)
+    codes_i = pre.encoders["item_id"].transform(items.ravel() + 1)
+    assert x["item_id"].tolist() == list(codes_i)
+    with pytest.raises(ValueError, match="collides"):
+        F.pair_inputs(pre, ml, users, items, {"item_id": dense["cf score"]})
+    with pytest.raises(ValueError, match="shape"):
+        F.pair_inputs(pre, ml, users, items, {"cf score": np.zeros((2, 2))})
+
+
 def test_sort_by_is_stable_and_descending():
     items = np.array([[10, 11, 12, 13]])
     scores = np.array([[0.2, 0.5, 0.2, 0.9]])
