@@ -496,7 +496,11 @@ def test_paired_difference_and_verdict():
     assert d[0] == pytest.approx(np.mean([0.4, 0.4, 0.5, 0.5]))
     assert F.verdict(d, "A", "B").startswith("A beats B")
     assert F.verdict((-d[0], -d[2], -d[1]), "A", "B").startswith("B beats A")
+    # the winner's difference is printed, positive, next to "beats"
+    assert f"B - A = {d[0]:+.4f}" in F.verdict((-d[0], -d[2], -d[1]), "A", "B")
+    assert f"[{d[1]:+.4f}, {d[2]:+.4f}]" in F.verdict((-d[0], -d[2], -d[1]), "A", "B")
     assert "not separated" in F.verdict((0.0, -0.1, 0.1), "A", "B")
+    assert "A - B = -0.0100" in F.verdict((-0.01, -0.1, 0.1), "A", "B")
 
 
 # ----------------------------------------------------------------------------------------
