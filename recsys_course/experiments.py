@@ -70,19 +70,21 @@ def difference_verdict(a: str, b: str, diff: tuple[float, float, float], what: s
     """One sentence on ``diff = (mean, low, high)`` of ``a - b``, right whichever way it falls.
 
     It names a winner only when the interval excludes 0, and then the winner is read off
-    the sign (``higher_is_better`` says which sign favours ``a``); otherwise it says the
-    runs do not separate the two. A NaN interval (one run) gives no verdict.
+    the sign (``higher_is_better`` says which sign favours ``a``) and printed first, with
+    ``winner - loser``; otherwise it says the runs do not separate the two. A NaN
+    interval (one run) gives no verdict.
     """
     m, lo, hi = (float(v) for v in diff)
-    spread = f"mean difference {a} - {b} = {m:+.4f}, {how} [{lo:+.4f}, {hi:+.4f}]"
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        return f"{a} vs {b} on {what}: a single run, no interval, no verdict ({m:+.4f})."
+        return f"{a} vs {b} on {what}: a single run, no interval, no verdict ({a} - {b} = {m:+.4f})."
     if lo > 0 or hi < 0:
-        a_wins = (lo > 0) == higher_is_better
-        win, lose = (a, b) if a_wins else (b, a)
+        if (lo > 0) != higher_is_better:                 # b wins: print winner - loser
+            a, b, (m, lo, hi) = b, a, (-m, -hi, -lo)
         better = "higher" if higher_is_better else "lower"
-        return f"{win} beats {lose} on {what} ({better} is better): {spread}."
-    return f"{a} and {b} are not separated on {what} (the interval contains 0): {spread}."
+        return (f"{a} beats {b} on {what} ({better} is better): "
+                f"{a} - {b} = {m:+.4f}, {how} [{lo:+.4f}, {hi:+.4f}].")
+    return (f"{a} and {b} are not separated on {what} (the interval contains 0): "
+            f"{a} - {b} = {m:+.4f}, {how} [{lo:+.4f}, {hi:+.4f}].")
 
 
 def compare_paired(runs: pd.DataFrame, by: str, metric: str, higher_is_better: bool = True,

@@ -538,12 +538,6 @@ def evaluate_lists(lists: Mapping[str, np.ndarray], relevant: Sequence[set], k: 
 def verdict(diff: tuple[float, float, float], a: str, b: str, what: str = "NDCG@10") -> str:
     """One sentence on ``diff = (mean, low, high)`` of ``a - b`` (e.g. from
     :func:`paired_difference`, users resampled): which is better, or that the interval
-    contains 0. The sentence comes from :func:`recsys_course.experiments.difference_verdict`.
-
-    When ``b`` wins (the interval lies below 0) the two are swapped and the difference
-    negated, so the sentence always prints ``winner - loser``, a positive difference next
-    to the word "beats"."""
-    m, lo, hi = (float(v) for v in diff)
-    if hi < 0:
-        a, b, (m, lo, hi) = b, a, (-m, -hi, -lo)
-    return difference_verdict(a, b, (m, lo, hi), what, how="95% bootstrap interval over users")
+    contains 0. The sentence (winner first, ``winner - loser``) comes from
+    :func:`recsys_course.experiments.difference_verdict`."""
+    return difference_verdict(a, b, diff, what, how="95% bootstrap interval over users")

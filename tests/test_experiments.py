@@ -82,8 +82,8 @@ def test_paired_comparison_reads_the_winner_off_the_sign_and_direction():
     assert higher.diff_high < 0 and higher.verdict.startswith("B beats A")
     lower = compare_paired(runs, "model", "auc", higher_is_better=False).iloc[0]
     assert lower.verdict.startswith("A beats B on auc (lower is better)")
-    # the printed difference is a - b, with its sign, whoever wins
-    assert f"{higher.diff_mean:+.4f}" in higher.verdict and higher.diff_mean < 0
+    # the winner comes first, with winner - loser: a positive difference next to "beats"
+    assert higher.diff_mean < 0 and f"B - A = {-higher.diff_mean:+.4f}" in higher.verdict
 
 
 def test_paired_comparison_pairs_by_seed_and_with_fixed_baselines():
