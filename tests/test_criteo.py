@@ -54,6 +54,19 @@ def test_add_log_bins_adds_one_categorical_column_per_count():
         add_log_bins(df.drop(columns=["I1"]))
 
 
+def test_pipeline_gives_small_and_large_counts_different_bin_codes():
+    """1 and 3 (or 2 and 5) shared a bin before the v - 2 rule; now each has its own code."""
+    df = criteo_frame(40)
+    df.loc[:7, "I5"] = [0, 1, 2, 3, 4, 5, -1, np.nan]
+    pre = CriteoPreprocessor().fit(df)
+    x, _ = pre.transform(df.iloc[:8])
+    codes = x["I5_bin"].tolist()
+    assert all(2 <= c < pre.encoders["I5_bin"].vocab_size for c in codes)   # valid, no pad/unseen
+    assert len(set(codes[:3] + [codes[6], codes[7]])) == 5     # 0, 1, 2, -1, missing apart
+    assert codes[1] != codes[3] and codes[2] != codes[5]      # 1 vs 3, 2 vs 5
+    assert codes[3] == codes[4]                               # 3 and 4 share log bin 1
+
+
 def test_preprocessor_fits_on_train_only():
     df = criteo_frame(80)
     train, test = df.iloc[:50], df.iloc[50:].copy()
