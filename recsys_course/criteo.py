@@ -10,8 +10,10 @@ walks through, each step a visible piece:
 2. **min-max scaling** of the counts with the *training* minimum and maximum, so a test
    value can fall outside [0, 1];
 3. **log-squared bins**: each count also becomes a categorical feature ``I<k>_bin`` via
-   :func:`~recsys_course.features.criteo_log_bins` (v > 2 -> floor(ln(v)^2)), the
-   competition winners' trick that lets an embedding learn a separate vector per range;
+   :func:`~recsys_course.features.criteo_log_bins` (v > 2 -> floor(ln(v)^2), which is
+   1 or more; v <= 2 -> v - 2, which is 0 or less, so small counts keep bins of their
+   own), the competition winners' trick that lets an embedding learn a separate vector
+   per range;
 4. **label encoding** fitted on training rows only: 0 padding, 1 a value never seen in
    training, real values from 2;
 5. **feature descriptions** (vocabulary sizes) for the models.

@@ -170,16 +170,22 @@ class MinMaxScaler:
 
 
 def criteo_log_bins(values) -> pd.Series:
-    """The Criteo competition winners' discretisation of a dense count.
+    """The Criteo competition winners' discretisation of a dense count. Chapter 03.
 
-    v > 2 becomes floor(ln(v) ** 2); smaller values keep their integer part; missing
-    stays missing (a category of its own once encoded). Large counts share wide bins,
-    small counts stay apart. Chapter 03.
+    A count is an integer (a fractional value is floored first). Counts ``v > 2`` become
+    ``floor(ln(v) ** 2)``, which is 1 or more (``ln(3) ** 2`` is about 1.21); counts
+    ``v <= 2`` become ``v - 2``, which is 0 or less (0, 1, 2 -> -2, -1, 0; the negative
+    counts of ``I2`` go lower still: -1 -> -3). The two branches never share a bin, and
+    every small count keeps a bin of its own, while large counts share wider and wider
+    bins. Missing stays missing (``<NA>``; the encoder gives it a category of its own).
+    The bins are labels, not codes: :class:`CategoryEncoder` turns them into embedding
+    rows (0 padding, 1 unseen, 2.. known bins), so negative bins are fine.
     """
-    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    v = np.floor(pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64))
+    big = v > 2                                                 # i.e. v >= 3 after the floor
     with np.errstate(divide="ignore", invalid="ignore"):
-        big = np.floor(np.log(np.where(v > 2, v, 1.0)) ** 2)
-    out = np.where(v > 2, big, np.floor(v))
+        log_bin = np.floor(np.log(np.where(big, v, 3.0)) ** 2)  # >= 1 on this branch
+    out = np.where(big, log_bin, v - 2)                         # <= 0 on the other; NaN stays
     return pd.Series(out).astype("Int64")  # nullable: NaN stays missing
 
 

@@ -46,12 +46,25 @@ def test_add_log_bins_adds_one_categorical_column_per_count():
     assert list(out.columns) == list(df.columns) + bin_columns()
     assert df.shape[1] == 40                                     # the input is untouched
     i5 = df["I5"].to_numpy()
-    expected = np.where(i5 > 2, np.floor(np.log(np.where(i5 > 2, i5, 1)) ** 2), np.floor(i5))
+    expected = np.where(i5 > 2, np.floor(np.log(np.where(i5 > 2, i5, 3)) ** 2), i5 - 2)
     got = out["I5_bin"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     np.testing.assert_array_equal(got, expected)
     assert out["I5_bin"].isna().sum() == df["I5"].isna().sum()
     with pytest.raises(KeyError, match="I1"):
         add_log_bins(df.drop(columns=["I1"]))
+
+
+def test_pipeline_gives_small_and_large_counts_different_bin_codes():
+    """1 and 3 (or 2 and 5) shared a bin before the v - 2 rule; now each has its own code."""
+    df = criteo_frame(40)
+    df.loc[:7, "I5"] = [0, 1, 2, 3, 4, 5, -1, np.nan]
+    pre = CriteoPreprocessor().fit(df)
+    x, _ = pre.transform(df.iloc[:8])
+    codes = x["I5_bin"].tolist()
+    assert all(2 <= c < pre.encoders["I5_bin"].vocab_size for c in codes)   # valid, no pad/unseen
+    assert len(set(codes[:3] + [codes[6], codes[7]])) == 5     # 0, 1, 2, -1, missing apart
+    assert codes[1] != codes[3] and codes[2] != codes[5]      # 1 vs 3, 2 vs 5
+    assert codes[3] == codes[4]                               # 3 and 4 share log bin 1
 
 
 def test_preprocessor_fits_on_train_only():

@@ -33,13 +33,16 @@ def test_log_bins_agrees_with_the_package_and_accepts_a_nullable_series():
 
 def test_log_bins_mistakes_get_specific_messages():
     def log10(v):
-        return np.where(v > 2, np.floor(np.log10(np.where(v > 2, v, 1)) ** 2), np.floor(v))
+        return np.where(v > 2, np.floor(np.log10(np.where(v > 2, v, 3)) ** 2), v - 2)
 
     def no_floor(v):
-        return np.where(v > 2, np.log(np.where(v > 2, v, 1)) ** 2, np.floor(v))
+        return np.where(v > 2, np.log(np.where(v > 2, v, 3)) ** 2, v - 2)
 
-    def geq(v):
-        return np.where(v >= 2, np.floor(np.log(np.where(v >= 2, v, 1)) ** 2), np.floor(v))
+    def old_rule(v):                                             # small counts keep floor(v)
+        return np.where(v > 2, np.floor(np.log(np.where(v > 2, v, 3)) ** 2), np.floor(v))
+
+    def plus_two(v):
+        return np.where(v > 2, np.floor(np.log(np.where(v > 2, v, 3)) ** 2), v + 2)
 
     def nan_to_zero(v):
         return np.nan_to_num(_reference_log_bins(v), nan=0.0)
@@ -47,14 +50,43 @@ def test_log_bins_mistakes_get_specific_messages():
     def column(v):                                               # shape error
         return _reference_log_bins(v)[:, None]
 
-    msgs = {f.__name__: failure(check_log_bins, f) for f in (log10, no_floor, geq, nan_to_zero,
-                                                             column)}
+    msgs = {f.__name__: failure(check_log_bins, f)
+            for f in (log10, no_floor, old_rule, plus_two, nan_to_zero, column)}
     assert "log base 10" in msgs["log10"]
     assert "without the floor" in msgs["no_floor"]
-    assert "v >= 2" in msgs["geq"] and "hidden case 1" in msgs["geq"]
+    assert "floor(v) instead of v - 2" in msgs["old_rule"] and "hidden case 1" in msgs["old_rule"]
+    assert "bin 1 holds the counts 1, 3 and 4" in msgs["old_rule"]
+    assert "v + 2 instead of v - 2" in msgs["plus_two"]
     assert "must stay NaN" in msgs["nan_to_zero"]
-    assert "shape (7, 1)" in msgs["column"] and "size 1" in msgs["column"]
+    assert "shape (8, 1)" in msgs["column"] and "size 1" in msgs["column"]
     assert len(set(msgs.values())) == len(msgs)
+
+
+def test_log_bins_names_a_shared_bin_for_an_unlisted_mistake():
+    def one_minus(v):                   # small counts to 1 - v: 0 -> 1 shares bin 1 with 3
+        return np.where(v > 2, np.floor(np.log(np.where(v > 2, v, 3)) ** 2), 1 - v)
+
+    msg = failure(check_log_bins, one_minus)
+    assert "bin 1 holds the small count 0 and the large count 3" in msg
+
+
+def test_log_bins_check_draws_its_random_case_from_the_seed(capsys):
+    assert check_log_bins(_reference_log_bins, seed=123, n=500)
+    assert "4 hidden cases passed" in capsys.readouterr().out
+
+    def wrong_on_minus_two(v):          # only a -2 in the data exposes it
+        out = _reference_log_bins(v)
+        return np.where(v == -2, -3.0, out)
+    seeds = [s for s in range(30)
+             if not _passes(check_log_bins, wrong_on_minus_two, seed=s, n=400)]
+    assert seeds, "no seed drew a -2; the random case never varies"
+
+
+def _passes(check, fn, **kw) -> bool:
+    try:
+        return check(fn, **kw)
+    except AssertionError:
+        return False
 
 
 def test_one_hot_fields_mistakes_get_specific_messages():

@@ -47,10 +47,53 @@ def test_scaler_names_an_empty_column():
 
 
 def test_criteo_log_bins_match_the_winners_rule():
-    got = criteo_log_bins([0, 1, 2, 3, 10, 1000, None, -1])
-    expected = [0, 1, 2, int(np.log(3) ** 2), int(np.log(10) ** 2), int(np.log(1000) ** 2)]
+    got = criteo_log_bins([0, 1, 2, 3, 10, 1000, None, -1, -2])
+    expected = [-2, -1, 0, int(np.log(3) ** 2), int(np.log(10) ** 2), int(np.log(1000) ** 2)]
     assert got[:6].tolist() == expected
-    assert pd.isna(got[6]) and got[7] == -1
+    assert pd.isna(got[6]) and got[7] == -3 and got[8] == -4
+
+
+# The counts of the real Criteo logs: I2 goes down to -3, the others start at 0.
+CRITEO_NEGATIVES = [-3, -2, -1]
+
+
+def test_criteo_log_bins_never_put_a_small_and_a_large_count_in_one_bin():
+    """Exhaustive on -3..10^6: a bin holds counts of one branch only (v <= 2 or v > 2),
+    and every count v <= 2 has a bin of its own."""
+    v = np.arange(CRITEO_NEGATIVES[0], 10 ** 6 + 1)
+    bins = criteo_log_bins(v).to_numpy(dtype=np.int64)
+    small = v <= 2
+    shared = np.intersect1d(bins[small], bins[~small])
+    assert shared.size == 0, f"bins holding counts of both branches: {shared[:10]}"
+    assert len(np.unique(bins[small])) == small.sum()            # small counts stay apart
+    assert bins[small].max() < bins[~small].min()                # and below every log bin
+    assert (np.diff(bins[~small]) >= 0).all()                    # log bins grow with the count
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(min_value=-3, max_value=1e7) | st.just(float("nan")), min_size=1,
+                max_size=40))
+def test_criteo_log_bins_keep_the_branches_apart_for_any_values(values):
+    """Also for fractional values (floored first) and missing ones (kept missing)."""
+    got = criteo_log_bins(values)
+    v = np.asarray(values, dtype=float)
+    assert got.isna().to_numpy().tolist() == np.isnan(v).tolist()
+    known = ~np.isnan(v)
+    b = got[known].to_numpy(dtype=np.int64)
+    small = np.floor(v[known]) <= 2
+    assert (b[small] <= 0).all() and (b[~small] >= 1).all()
+
+
+def test_criteo_log_bins_become_valid_codes():
+    """Negative bins are labels: the encoder maps them to codes >= 2 (0 pad, 1 unseen)."""
+    train = criteo_log_bins([-1, 0, 1, 2, 3, 4, 5, 50, None])
+    enc = CategoryEncoder().fit(train)
+    codes = enc.transform(criteo_log_bins([-1, 0, 1, 2, 3, 4, 5, 50, None, -3, 10 ** 6]))
+    assert enc.vocab_size == len(set(train.dropna().tolist())) + 1 + 2       # + missing
+    assert (codes[:9] >= 2).all() and (codes[:9] < enc.vocab_size).all()
+    assert codes[9] == UNSEEN and codes[10] == UNSEEN
+    assert len(set(codes[:4].tolist())) == 4                                  # -1, 0, 1, 2 apart
+    assert codes[5] == codes[4]                                               # 3 and 4 share bin 1
 
 
 def test_preprocessor_fits_on_train_and_maps_unseen():
