@@ -377,7 +377,7 @@ def run_in_fresh_process(fn: Callable[..., dict], /, **kwargs) -> dict:
 
 
 def memory_growth_verdict(rows: Sequence[int], peaks: Sequence[float], held_per_row: float,
-                          flat_share: float = 0.25) -> tuple[float, str]:
+                          flat_share: float = 0.25, noise: float = 0.0) -> tuple[float, str]:
     """How the peak resident memory of runs over ``rows`` rows moved with the row count,
     in one sentence that is right whichever way it went.
 
@@ -388,7 +388,10 @@ def memory_growth_verdict(rows: Sequence[int], peaks: Sequence[float], held_per_
     much, one that streams them by the noise of the measurement. Within ``flat_share``
     of it either way the sentence says the peak stayed far below what holding the rows
     would add; above, that it grew with the rows; below, that it fell (the noise then
-    exceeds what the rows cost). Returns ``(slope, sentence)``.
+    exceeds what the rows cost). ``noise`` (bytes) is how much resident memory wanders
+    without any change of rows (e.g. its range within one run): when holding the extra
+    rows would add less than twice that, the sentence says the runs cannot tell, whatever
+    the slope. Returns ``(slope, sentence)``.
     """
     r = np.asarray(rows, dtype=np.float64)
     m = np.asarray(peaks, dtype=np.float64)
@@ -402,7 +405,12 @@ def memory_growth_verdict(rows: Sequence[int], peaks: Sequence[float], held_per_
               f"(range over the {len(r)} runs {np.ptp(m) / 1e6:.1f} MB)")
     rate = (f"{per_m:+.1f} MB per million rows, {share:+.1%} of the {held_m:.0f} MB per million "
             f"rows that holding the rows would add")
-    if abs(share) < flat_share:
+    extra = held_per_row * float(np.ptp(r))
+    if extra < 2 * noise:
+        verdict = (f"too few rows to tell: holding the extra {int(np.ptp(r)):,} rows would add "
+                   f"only {extra / 1e6:.1f} MB, less than twice the {noise / 1e6:.1f} MB that "
+                   f"resident memory wanders without them; {spread}.")
+    elif abs(share) < flat_share:
         verdict = (f"the peak stayed far below what holding the rows would add (under "
                    f"{flat_share:.0%} of it either way): {rate}; {spread}.")
     elif share > 0:
