@@ -20,6 +20,10 @@ Chapter: notebooks/05_scaling_up.ipynb. Three tools, each small enough to read:
   :func:`ddp_train` spawns ``world_size`` CPU processes (gloo backend, loopback only);
   each reads its own share of every chunk, computes gradients on half the global batch,
   and DDP averages the gradients, so every replica takes the same step.
+* **Measurements that say what they measured**: :func:`memory_growth_verdict` reads the
+  slope of peak memory against rows, :func:`speed_ratio` and :func:`speed_verdict` the
+  paired throughput ratio of two setups, each as a sentence that is right whichever way
+  the numbers fall; :func:`cpu_description` names the CPU a timing ran on.
 
 The worker functions live here, in an importable module, because
 ``torch.multiprocessing.spawn`` starts fresh interpreters that must import the function
