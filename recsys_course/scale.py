@@ -20,6 +20,10 @@ Chapter: notebooks/05_scaling_up.ipynb. Three tools, each small enough to read:
   :func:`ddp_train` spawns ``world_size`` CPU processes (gloo backend, loopback only);
   each reads its own share of every chunk, computes gradients on half the global batch,
   and DDP averages the gradients, so every replica takes the same step.
+* **Measurements that say what they measured**: :func:`memory_growth_verdict` reads the
+  slope of peak memory against rows, :func:`speed_ratio` and :func:`speed_verdict` the
+  paired throughput ratio of two setups, each as a sentence that is right whichever way
+  the numbers fall; :func:`cpu_description` names the CPU a timing ran on.
 
 The worker functions live here, in an importable module, because
 ``torch.multiprocessing.spawn`` starts fresh interpreters that must import the function
@@ -63,8 +67,8 @@ example (``KAGGLE_NUM_EMBEDDINGS_PER_FEATURE``)."""
 CRITEO_1TB_CARDINALITIES = (
     45833188, 36746, 17245, 7413, 20243, 3, 7114, 1441, 62, 29275261, 1572176, 345138, 10,
     2209, 11267, 128, 4, 974, 14, 48937457, 11316796, 40094537, 452104, 12606, 104, 35)
-"""Distinct values of C1..C26 in the Criteo 1TB click logs (24 days, about 4 billion
-rows), the default table sizes of TorchRec's DLRM example."""
+"""Distinct values of C1..C26 in the Criteo 1TB click logs (24 days of traffic, a
+terabyte of text), the default table sizes of TorchRec's DLRM example."""
 
 
 def embedding_bytes(vocab_sizes: Sequence[int], dim: int, buckets: int | None = None,
@@ -376,6 +380,53 @@ def run_in_fresh_process(fn: Callable[..., dict], /, **kwargs) -> dict:
     return payload
 
 
+def memory_growth_verdict(rows: Sequence[int], peaks: Sequence[float], held_per_row: float,
+                          flat_share: float = 0.25, noise: float = 0.0) -> tuple[float, str]:
+    """How the peak resident memory of runs over ``rows`` rows moved with the row count,
+    in one sentence that is right whichever way it went.
+
+    ``peaks`` are the runs' peak resident memory in bytes (one fresh process each);
+    ``held_per_row`` is what holding one row in memory would cost (the record plus its
+    tensors). The slope is the least-squares line through the points, in bytes per row,
+    set against ``held_per_row``: a reader that holds the rows grows by at least that
+    much, one that streams them by the noise of the measurement. Within ``flat_share``
+    of it either way the sentence says the peak stayed far below what holding the rows
+    would add; above, that it grew with the rows; below, that it fell (the noise then
+    exceeds what the rows cost). ``noise`` (bytes) is how much resident memory wanders
+    without any change of rows (e.g. its range within one run): when holding the extra
+    rows would add less than twice that, the sentence says the runs cannot tell, whatever
+    the slope. Returns ``(slope, sentence)``.
+    """
+    r = np.asarray(rows, dtype=np.float64)
+    m = np.asarray(peaks, dtype=np.float64)
+    if len(r) < 2 or len(r) != len(m) or np.ptp(r) == 0:
+        raise ValueError("need peaks at two or more different row counts")
+    slope = float(np.polyfit(r, m, 1)[0])
+    share = slope / float(held_per_row)
+    per_m, held_m = slope, float(held_per_row)   # bytes per row = MB per million rows
+    spread = (f"from {int(r.min()):,} to {int(r.max()):,} rows the peak moved by "
+              f"{(m[np.argmax(r)] - m[np.argmin(r)]) / 1e6:+.1f} MB "
+              f"(range over the {len(r)} runs {np.ptp(m) / 1e6:.1f} MB)")
+    rate = (f"{per_m:+.1f} MB per million rows, {share:+.1%} of the {held_m:.0f} MB per million "
+            f"rows that holding the rows would add")
+    extra = held_per_row * float(np.ptp(r))
+    if extra < 2 * noise:
+        verdict = (f"too few rows to tell: holding the extra {int(np.ptp(r)):,} rows would add "
+                   f"only {extra / 1e6:.1f} MB, less than twice the {noise / 1e6:.1f} MB that "
+                   f"resident memory wanders without them; {spread}.")
+    elif abs(share) < flat_share:
+        verdict = (f"the peak stayed far below what holding the rows would add (under "
+                   f"{flat_share:.0%} of it either way): {rate}; {spread}.")
+    elif share > 0:
+        verdict = (f"the peak grew with the row count (by {flat_share:.0%} or more of what "
+                   f"holding the rows would add): {rate}; {spread}.")
+    else:
+        verdict = (f"the peak fell as the row count grew, by more than {flat_share:.0%} of what "
+                   f"holding the rows would add, so the noise of the measurement exceeds what "
+                   f"the rows cost: {rate}; {spread}.")
+    return slope, verdict
+
+
 def streaming_experiment(path, test_path=None, *, buckets: int = 4096, embed_dim: int = 8,
                          mlp_dims: Sequence[int] = (64, 32), chunk_rows: int = 50_000,
                          batch_size: int = 2048, lr: float = 2e-3, seed: int = 0,
@@ -568,3 +619,80 @@ def touched_rows_share(rec: np.ndarray, buckets: int, batch_size: int) -> float:
                    for f, name in enumerate(SPARSE))
         shares.append(used / (len(SPARSE) * buckets))
     return float(np.mean(shares)) if shares else math.nan
+
+
+# ----------------------------------------------------------------------------------------
+# What a timing ran on, and what it says
+# ----------------------------------------------------------------------------------------
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    try:
+        import subprocess
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+        for line in out.splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    import platform
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cpu_description() -> dict:
+    """The machine a timing ran on: ``cpu_model`` (``/proc/cpuinfo``, else ``lscpu``, else
+    :func:`platform.processor`), ``logical_cpus`` (:func:`os.cpu_count`), ``usable_cpus``
+    (this process's affinity mask: a container or ``taskset`` may allow fewer) and
+    ``load_1min`` (the one-minute load average: how many runnable processes compete for
+    them; NaN where the system does not report it)."""
+    usable = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+              else os.cpu_count())
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = math.nan
+    return {"cpu_model": _cpu_model(), "logical_cpus": os.cpu_count(), "usable_cpus": usable,
+            "load_1min": float(load)}
+
+
+def describe_cpu(info: dict | None = None) -> str:
+    """:func:`cpu_description` as one line to print next to a timing."""
+    d = cpu_description() if info is None else info
+    return (f"{d['cpu_model']}: {d['logical_cpus']} logical CPUs, {d['usable_cpus']} usable "
+            f"by this process, load average {d['load_1min']:.2f} over the last minute")
+
+
+def speed_ratio(a, b, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Throughput of ``a`` over ``b``, paired run by run (``a[i] / b[i]``, e.g. seed ``i``
+    of two setups): the geometric mean of the ratios and its Student t interval, computed
+    on the log scale. With one pair the bounds are NaN."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"need two equally long lists of throughputs, got {a.shape} and {b.shape}")
+    if (a <= 0).any() or (b <= 0).any():
+        raise ValueError("throughputs must be positive")
+    m, lo, hi = metrics.mean_ci(np.log(a) - np.log(b), alpha=alpha)
+    return math.exp(m), math.exp(lo), math.exp(hi)
+
+
+def speed_verdict(a: str, b: str, ratio: tuple[float, float, float], n_pairs: int,
+                  alpha: float = 0.05) -> str:
+    """One sentence on ``ratio = (geometric mean, low, high)`` of throughput ``a / b`` from
+    :func:`speed_ratio`, right whichever way it falls: "faster" or "slower" only when the
+    interval excludes 1, read off its side; otherwise not separated. One pair (NaN
+    bounds): the ratio, and no verdict."""
+    m, lo, hi = (float(v) for v in ratio)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return (f"{a} vs {b}: {m:.2f}x the throughput in a single run each; no interval, "
+                f"no verdict.")
+    how = f"{100 * (1 - alpha):.0f}% t interval over {n_pairs} paired runs [{lo:.2f}x, {hi:.2f}x]"
+    if lo > 1:
+        return f"{a} was faster than {b}: {m:.2f}x its throughput ({how})."
+    if hi < 1:
+        return f"{a} was slower than {b}: {m:.2f}x its throughput ({how})."
+    return (f"{a} and {b} are not separated: {m:.2f}x the throughput ({how} contains 1).")
