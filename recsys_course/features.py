@@ -17,7 +17,7 @@ Conventions used across the package
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,18 +68,6 @@ class SequenceFeature:
 
 
 Feature = DenseFeature | SparseFeature | SequenceFeature
-
-
-def dense_features(features: Iterable[Feature]) -> list[DenseFeature]:
-    return [f for f in features if isinstance(f, DenseFeature)]
-
-
-def sparse_features(features: Iterable[Feature]) -> list[SparseFeature]:
-    return [f for f in features if isinstance(f, SparseFeature)]
-
-
-def sequence_features(features: Iterable[Feature]) -> list[SequenceFeature]:
-    return [f for f in features if isinstance(f, SequenceFeature)]
 
 
 # ----------------------------------------------------------------------------------------
