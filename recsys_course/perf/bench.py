@@ -599,6 +599,7 @@ def ingredients(case: Case, *, batches: int = 40, epochs: int = 3, seed: int = 0
 def _ingredients_worker(case: dict, batches: int, epochs: int, seed: int, threads: int,
                         compile: bool, data_dir) -> dict:
     from ..train import make_adam
+    from .fast_layers import FAST
     from .train import FlatAdam, fit_fast
     torch.set_num_threads(threads)
     case = Case(**case)
@@ -606,11 +607,16 @@ def _ingredients_worker(case: dict, batches: int, epochs: int, seed: int, thread
     rows = min(batches * case.batch_size, len(built["train"][1]))
     part = _head(built["train"], rows)
     out = []
+    previous = None
     for name, opts in INGREDIENTS:
+        adds_fast_layers = previous is not None and not previous["fast_layers"] and opts["fast_layers"]
+        previous = opts
         if opts["compile"] and not compile:
             continue
         # the same initial weights in every row
         model = ours_from_rechub(built["rechub_model"], fast=opts["fast_layers"])
+        if adds_fast_layers and not any(type(m) in FAST.values() for m in model.modules()):
+            continue                  # nothing to swap in this model (DeepFM): no row
         adam = FlatAdam if opts["flat"] else make_adam
         opt = adam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay)
         kw = dict(batch_size=case.batch_size, optimizer=opt, progress=False,
@@ -635,6 +641,8 @@ def ingredient_verdicts(rows: list[dict]) -> str:
     spread of its epochs (the largest relative spread of the two rows compared)."""
     lines = []
     for before, r in zip(rows, rows[1:]):
+        if before["case"] != r["case"]:
+            continue
         change, noise = r["step_change"], max(r["spread"], before["spread"])
         if abs(change - 1) <= noise:
             how = f"no change we can tell from the epochs' spread (+-{noise:.0%})"
@@ -642,13 +650,15 @@ def ingredient_verdicts(rows: list[dict]) -> str:
             how = f"{change:.2f}x, faster"
         else:
             how = f"{change:.2f}x, slower: it cost time on this machine"
+        if min(len(r["epoch_samples_per_second"]), len(before["epoch_samples_per_second"])) < 2:
+            how += " (one timed epoch: no spread to judge it by)"
         lines.append(f"{r['case']}: {r['trainer']}: {how}")
-    if rows:
-        last = rows[-1]
-        word = "faster" if last["speed_up"] > 1 else "slower"
-        lines.append(f"{last['case']}: all ingredients together: {last['speed_up']:.2f}x the "
-                     f"teaching path, {word} (epochs: "
-                     + ", ".join(f"{v:,.0f}" for v in last["epoch_samples_per_second"])
+    last = {r["case"]: r for r in rows}                  # each case's last row
+    for case, r in last.items():
+        word = "faster" if r["speed_up"] > 1 else "slower" if r["speed_up"] < 1 else "as fast"
+        lines.append(f"{case}: all ingredients together: {r['speed_up']:.2f}x the teaching "
+                     f"path, {word} (epochs: "
+                     + ", ".join(f"{v:,.0f}" for v in r["epoch_samples_per_second"])
                      + " samples/s)")
     return "\n".join(lines)
 
