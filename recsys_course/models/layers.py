@@ -30,10 +30,9 @@ class FeatureEmbedding(nn.Module):
     * Dense features are passed through as a (B, n_dense) block.
 
     ``mask_padding=True`` (the default) ignores code 0 when pooling. With ``False``, mean
-    pooling divides by ``L`` and counts padded positions, as torch-rechub does for a
-    ``SequenceFeature`` without ``padding_idx``. ``padding_codes`` overrides this per
-    sequence feature: ``{name: code}`` ignores ``code`` when pooling that feature,
-    ``{name: None}`` ignores nothing (torch-rechub's per-feature ``padding_idx``).
+    pooling divides by ``L`` and counts padded positions. ``padding_codes`` overrides this
+    per sequence feature: ``{name: code}`` ignores ``code`` when pooling that feature,
+    ``{name: None}`` ignores nothing (the reference bridge uses it).
 
     ``forward`` and ``flat`` take an optional list of feature ``names`` to read a subset
     of the fields, in that order (models with a wide and a deep part use this).
