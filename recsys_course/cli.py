@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
 
     sub.add_parser("list-exercises", help="list the registered exercises and their checks")
-    # bench: arguments are those of `python -m recsys_course.bench` (see its --help)
+    # bench: arguments are those of `python -m recsys_course.perf.bench` (see its --help)
     sub.add_parser("bench", add_help=False,
                    help="time DeepFM and DIN training: the course's trainer vs torch-rechub's")
     return parser
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # everything after it belongs to the benchmark's own parser
-        from .bench import main as bench_main
+        from .perf.bench import main as bench_main
         return bench_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command is None:

@@ -12,12 +12,12 @@ Conventions used across the package
   sequence ``int64`` of shape (B, L) padded with 0 on the right.
 * The three feature descriptions below map one to one onto torch-rechub's
   ``DenseFeature``, ``SparseFeature`` and ``SequenceFeature`` (see
-  ``recsys_course.models.rechub.to_rechub_features``).
+  ``recsys_course.reference.to_rechub_features``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,18 +68,6 @@ class SequenceFeature:
 
 
 Feature = DenseFeature | SparseFeature | SequenceFeature
-
-
-def dense_features(features: Iterable[Feature]) -> list[DenseFeature]:
-    return [f for f in features if isinstance(f, DenseFeature)]
-
-
-def sparse_features(features: Iterable[Feature]) -> list[SparseFeature]:
-    return [f for f in features if isinstance(f, SparseFeature)]
-
-
-def sequence_features(features: Iterable[Feature]) -> list[SequenceFeature]:
-    return [f for f in features if isinstance(f, SequenceFeature)]
 
 
 # ----------------------------------------------------------------------------------------

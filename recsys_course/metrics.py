@@ -19,7 +19,6 @@ read into arrays.
 from __future__ import annotations
 
 import math
-import statistics
 import warnings
 from collections.abc import Mapping
 from itertools import chain
@@ -27,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 __all__ = [
     "auc", "gauc", "logloss", "bootstrap_ci", "mean_ci", "summarize_runs",
@@ -260,47 +260,9 @@ def bootstrap_ci(metric: Callable, *arrays, n_boot: int = 1000, alpha: float = 0
     return estimate, float(low), float(high)
 
 
-def _t_quantile_fallback(q: float, df: int) -> float:
-    """Quantile of Student's t without SciPy: closed forms for df 1 and 2, otherwise
-    Newton's method on the CDF, integrated with Simpson's rule from 0."""
-    if not 0 < q < 1:
-        raise ValueError("q must be in (0, 1)")
-    if q == 0.5:
-        return 0.0
-    if q < 0.5:
-        return -_t_quantile_fallback(1.0 - q, df)
-    if df == 1:                                              # Cauchy
-        return math.tan(math.pi * (q - 0.5))
-    if df == 2:
-        return (2 * q - 1) / math.sqrt(2 * q * (1 - q))
-    z = statistics.NormalDist().inv_cdf(q)
-    if df > 1e6:
-        return z
-    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
-
-    def pdf(x):
-        return np.exp(log_c - (df + 1) / 2 * np.log1p(x * x / df))
-
-    def cdf(t):
-        x = np.linspace(0.0, t, 2001)                        # Simpson, 2000 intervals
-        f = pdf(x)
-        return 0.5 + (t / 6000.0) * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum())
-
-    t = z                                                    # t quantile > z for q > 0.5
-    for _ in range(100):
-        step = (cdf(t) - q) / float(pdf(t))
-        t -= step
-        if abs(step) < 1e-12 * max(1.0, abs(t)):
-            break
-    return float(t)
-
-
 def _t_quantile(q: float, df: int) -> float:
-    try:
-        from scipy import stats as _st
-    except ImportError:                                      # scipy is not a dependency
-        return _t_quantile_fallback(q, df)
-    return float(_st.t.ppf(q, df))
+    """Quantile ``q`` of Student's t with ``df`` degrees of freedom (SciPy)."""
+    return float(student_t.ppf(q, df))
 
 
 def mean_ci(values, alpha: float = 0.05) -> tuple[float, float, float]:

@@ -515,8 +515,7 @@ def _ddp_worker(rank: int, world_size: int, cfg: dict, path: str, test_path: str
             model = make_deepfm(cfg["buckets"], cfg["embed_dim"], cfg["mlp_dims"],
                                 cfg["dropout"], seed=seed)
             ddp = DistributedDataParallel(model)
-            # DDP hooks into each parameter's gradient: keep the parameters separate tensors
-            opt = make_adam(ddp.parameters(), lr=cfg["lr"], flat=False)
+            opt = make_adam(ddp.parameters(), lr=cfg["lr"])
             local_batch = cfg["global_batch"] // world_size
             chunks = read_chunks(path, cfg["chunk_rows"], rank=rank, world_size=world_size,
                                  max_rows=cfg["max_rows"])
@@ -565,7 +564,9 @@ def ddp_train(path, test_path=None, *, world_size: int = 2, threads: int = 1,
     (:func:`read_chunks`) and trains on ``global_batch // world_size`` rows per step; DDP
     all-reduces (averages) the gradients during ``backward``, so all replicas apply the
     same update. Processes are started with ``torch.multiprocessing.spawn``, with the
-    OpenMP library's own wait policy (:func:`recsys_course.utils.without_passive_openmp`);
+    OpenMP library's own wait policy (``OMP_WAIT_POLICY`` removed from their environment:
+    the Makefile's ``PASSIVE``, meant for one-thread chapters, would make every parallel
+    operation wait for a sleeping thread);
     ``in_process=True`` (only with ``world_size=1``) runs the single worker in this
     process instead, the same code without the start-up cost.
 
@@ -589,8 +590,9 @@ def ddp_train(path, test_path=None, *, world_size: int = 2, threads: int = 1,
         else:
             import torch.multiprocessing as tmp
 
-            from .utils import replaced_environ, without_passive_openmp
-            with replaced_environ(without_passive_openmp()):
+            from .utils import replaced_environ
+            own_policy = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+            with replaced_environ(own_policy):
                 tmp.spawn(_ddp_worker, args=(*args, out_dir, _free_port()),
                           nprocs=world_size, join=True)
         with open(os.path.join(out_dir, "result.json")) as fh:

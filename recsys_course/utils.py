@@ -45,11 +45,3 @@ def replaced_environ(env: dict):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def without_passive_openmp() -> dict:
-    """This process's environment minus ``OMP_WAIT_POLICY``: the OpenMP library's own
-    wait policy, as on a machine where nobody set it (Colab, a laptop). The Makefile sets
-    ``PASSIVE`` for the one-thread chapters; a run with two threads started under it would
-    pay a thread wake-up at each of its many short parallel operations."""
-    return {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}

@@ -1,4 +1,4 @@
-"""The training loop (recsys_course.train)."""
+"""The teaching training loop (recsys_course.train)."""
 import numpy as np
 import pytest
 import torch
@@ -104,183 +104,42 @@ def test_the_kept_epoch_is_marked_in_the_frame():
     assert frame.valid_auc[frame.kept].item() == max(hist.valid_auc)
 
 
-@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="torch.compile needs a C++ compiler")
-def test_compiled_training_matches_eager_training():
-    from torch._dynamo.utils import counters
-    outs = []
-    for compile in (False, True):
-        T.set_seed(5)
-        model = TinyLR()
-        counters.clear()
-        T.fit(model, _data(n=1000), epochs=2, batch_size=128, lr=0.05, seed=1,
-              progress=False, compile=compile)        # 1000 rows: a shorter last batch too
-        assert (counters["stats"]["unique_graphs"] > 0) == compile   # really compiled
-        outs.append(T.predict(model, _data(n=200, seed=3)[0]))
-    assert np.allclose(outs[0], outs[1], atol=1e-5)
+def test_fit_trains_with_torch_adam(monkeypatch):
+    steps = []
+    original = torch.optim.Adam.step
+
+    def counting_step(self, *args, **kwargs):
+        steps.append(type(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", counting_step)
+    T.fit(TinyLR(), _data(n=300), epochs=1, batch_size=100, progress=False)
+    assert steps == [torch.optim.Adam] * 3
+    assert isinstance(T.make_adam(TinyLR().parameters()), torch.optim.Adam)
 
 
-# ----------------------------------------------------------------------------------------
-# FlatAdam: the same update as torch's Adam, over one vector
-# ----------------------------------------------------------------------------------------
-class SmallNet(nn.Module):
-    """Two tables, a Linear and a BatchNorm: parameters of several shapes."""
-
-    def __init__(self):
-        super().__init__()
-        self.a = nn.Embedding(20, 4)
-        self.b = nn.Embedding(5, 4)
-        self.lin = nn.Linear(8, 6)
-        self.bn = nn.BatchNorm1d(6)
-        self.out = nn.Linear(6, 1)
-
-    def forward(self, x):
-        h = torch.cat([self.a(x["id"]), self.b(x["id"] % 5)], dim=1)
-        return self.out(torch.relu(self.bn(self.lin(h)))).squeeze(-1)
-
-
-def _train_steps(model, opt, steps=6, between=None):
-    x, y = _data(n=256, seed=3)
-    loss_fn = nn.BCEWithLogitsLoss()
-    for s in range(steps):
-        idx = torch.arange(s * 32, s * 32 + 64) % 256
-        loss = loss_fn(model(T.take(x, idx)), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if between is not None:
-            between(model)
-        opt.step()
-    return [p.detach().clone() for p in model.parameters()]
-
-
-@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_flat_adam_gives_the_same_weights_as_torch_adam(weight_decay):
+def test_a_model_trained_by_fit_can_change_dtype_and_train_again():
     torch.manual_seed(0)
-    ref_model = SmallNet()
-    flat_model = SmallNet()
-    flat_model.load_state_dict(ref_model.state_dict())
-    start = [p.detach().clone() for p in ref_model.parameters()]
-    ref = _train_steps(ref_model, T.make_adam(ref_model.parameters(), lr=0.01,
-                                              weight_decay=weight_decay, flat=False))
-    opt = T.make_adam(flat_model.parameters(), lr=0.01, weight_decay=weight_decay)
-    assert isinstance(opt, T.FlatAdam)
-    got = _train_steps(flat_model, opt)
-    for a, b in zip(ref, got):
-        assert torch.allclose(a, b, rtol=0, atol=1e-7)
-    assert all(not torch.equal(a, b) for a, b in zip(ref, start))      # training moved them
-
-
-def test_flat_adam_parameters_are_views_of_one_vector():
-    model = SmallNet()
-    before = [p.detach().clone() for p in model.parameters()]
-    opt = T.FlatAdam(model.parameters())
-    base = opt.flat.data_ptr()
-    size = opt.flat.numel() * opt.flat.element_size()
-    gbase = opt.flat.grad.data_ptr()
-    for p, old in zip(model.parameters(), before):
-        assert torch.equal(p, old)                               # values kept
-        assert base <= p.data_ptr() < base + size               # ... inside the vector
-        assert gbase <= p.grad.data_ptr() < gbase + size        # gradients too
-    assert opt.flat.numel() == sum(p.numel() for p in model.parameters())
-
-
-def test_flat_adam_survives_replaced_gradients():
-    """Gradients replaced between backward and step are copied back into the vector."""
-    torch.manual_seed(0)
-    ref_model, model = SmallNet(), SmallNet()
-    model.load_state_dict(ref_model.state_dict())
-    ref = _train_steps(ref_model, T.make_adam(ref_model.parameters(), lr=0.01, flat=False))
-
-    def replace_grads(m):
-        for p in m.parameters():
-            p.grad = p.grad.clone()          # a new tensor, no longer the flat view
-
-    got = _train_steps(model, T.make_adam(model.parameters(), lr=0.01), between=replace_grads)
-    for a, b in zip(ref, got):
-        assert torch.allclose(a, b, rtol=0, atol=1e-7)
-
-
-def test_flat_adam_treats_gradients_set_to_none_as_zero():
-    model = SmallNet()
-    opt = T.make_adam(model.parameters(), lr=0.01)
-    before = [p.detach().clone() for p in model.parameters()]
-    model.zero_grad(set_to_none=True)            # drops the views: grad is None
-    assert all(p.grad is None for p in model.parameters())
-    opt.step()                                   # first step with zero gradients: no move
-    for p, b in zip(model.parameters(), before):
-        assert torch.equal(p, b)
-        assert p.grad is not None and not p.grad.any()
-    _train_steps(model, opt, steps=1)            # and the views are back in use
-    assert opt.flat.grad.abs().sum() > 0
-
-
-def test_flat_adam_refuses_replaced_parameters():
-    model = SmallNet()
-    opt = T.make_adam(model.parameters())
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(state)                 # copies into the views: fine
-    _train_steps(model, opt, steps=1)
-    model.double().float()                       # new values for the same parameters
-    with pytest.raises(RuntimeError, match="build a new optimizer"):
-        _train_steps(model, opt, steps=1)
-
-
-def test_fit_with_flat_adam_restores_the_best_epoch_into_the_views():
-    torch.manual_seed(0)
-    model = SmallNet()
-    opt = T.make_adam(model.parameters(), lr=0.05)
-    hist = T.fit(model, _data(), _data(seed=1), epochs=4, batch_size=128, optimizer=opt,
-                 progress=False)
-    p = T.predict(model, _data(seed=1)[0])
-    from recsys_course import metrics
-    assert metrics.auc(_data(seed=1)[1].numpy(), p) == pytest.approx(
-        hist.valid_auc[hist.best_epoch], abs=1e-9)
-    # the kept weights are still the optimizer's: one more step moves the model
-    before = [q.detach().clone() for q in model.parameters()]
-    _train_steps(model, opt, steps=1)
-    assert any(not torch.equal(a, q) for a, q in zip(before, model.parameters()))
-
-
-def test_deterministic_algorithms_is_restored_even_after_an_error():
-    was = torch.are_deterministic_algorithms_enabled()
-    with pytest.raises(KeyError):
-        with T.deterministic_algorithms():
-            assert torch.are_deterministic_algorithms_enabled()
-            raise KeyError("boom")
-    assert torch.are_deterministic_algorithms_enabled() == was
-
-
-@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="torch.compile needs a C++ compiler")
-def test_compiled_training_repeats_bit_for_bit_on_two_threads():
-    """Both threads add gradient rows into a 5-row table: without deterministic
-    kernels the order of the additions, hence the rounding, could change run to run."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        runs = []
-        for _ in range(2):
-            T.set_seed(1)
-            model = SmallNet()
-            T.fit(model, _data(n=2048), epochs=2, batch_size=512, lr=0.05, seed=2,
-                  progress=False, compile=True)
-            runs.append([p.detach().clone() for p in model.parameters()])
-        for a, b in zip(*runs):
-            assert torch.equal(a, b)
-    finally:
-        torch.set_num_threads(threads)
-    assert not torch.are_deterministic_algorithms_enabled()
-
-
-@pytest.mark.skipif(__import__("shutil").which("g++") is None, reason="torch.compile needs a C++ compiler")
-def test_compiled_fit_serves_any_number_of_rows_without_recompiling():
-    """A warm-up on a few rows compiles once; training on the full data reuses it
-    (the benchmark times the full epochs, and a recompilation there would count)."""
-    torch.manual_seed(0)
-    model = SmallNet()
-    opt = T.make_adam(model.parameters(), lr=0.01)
-    x, y = _data(n=3000)
-    T.fit(model, (T.take(x, torch.arange(512)), y[:512]), epochs=1, batch_size=256,
-          optimizer=opt, progress=False, compile=True)
-    with torch.compiler.set_stance("fail_on_recompile"):
-        hist = T.fit(model, (x, y), epochs=1, batch_size=256, optimizer=opt,
-                     progress=False, compile=True)
+    model = TinyLR()
+    T.fit(model, _data(n=300), epochs=1, batch_size=100, progress=False)
+    model.double()                                  # the optimizer did not rewire .data
+    assert model.w.weight.dtype == torch.float64
+    x, y = _data(n=300)
+    out = model(x)
+    assert out.dtype == torch.float64
+    hist = T.fit(model, (x, y.double()), epochs=1, batch_size=100, progress=False)
     assert np.isfinite(hist.train_loss[0])
+
+
+def test_fit_accepts_its_own_optimizer_and_loss():
+    calls = []
+
+    def loss(model, x, y, idx):
+        calls.append(len(idx))
+        return T.batch_loss(model, x, y, idx)
+
+    model = TinyLR()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    T.fit(model, _data(n=250), epochs=1, batch_size=100, optimizer=opt, loss=loss,
+          progress=False)
+    assert calls == [100, 100, 50]

@@ -1,26 +1,30 @@
-"""Benchmark: the course's trainer and models against torch-rechub's, side by side.
+"""Benchmark: the course's trainers and models against torch-rechub's, side by side.
 
 Appendix (notebooks/06_benchmark.ipynb) shows a reduced run; the full one is
 
-    python -m recsys_course.bench --out bench/results          # or: recsys-course bench
-    python -m recsys_course.bench --preset quick --out /tmp/b  # the book's reduced run
+    python -m recsys_course.perf.bench --out bench/results          # or: recsys-course bench
+    python -m recsys_course.perf.bench --preset quick --out /tmp/b  # the book's reduced run
 
 For every case (a data set and a model) the same torch-rechub 0.9.0 model, with the same
-initial weights, is trained two ways on identical tensors, batch size and row order:
+initial weights, is trained three ways on identical tensors, batch size and row order:
 
 * ``rechub``: torch-rechub's ``DataGenerator`` (its ``TorchDataset``, a ``DataLoader``
   collating one row at a time) and ``CTRTrainer.train_one_epoch``, as its examples do;
-* ``ours``: the from-scratch model built with ``Model.from_rechub`` (same sizes, same
-  weights) and :func:`recsys_course.train.fit` over pre-built tensors, with
-  ``compile=True`` when a C++ compiler exists (``--no-compile``: eager), and the
-  optimizer of ``make_adam`` (:class:`recsys_course.train.FlatAdam`).
-  :func:`ingredients` measures what each of these buys.
+* ``plain``: the teaching path: the model built by
+  :func:`recsys_course.reference.from_rechub` (same sizes, same weights, the formulas
+  as the chapters print them) and :func:`recsys_course.train.fit` over pre-built tensors
+  with ``torch.optim.Adam``;
+* ``ours``: the fast path: the same model with the fast layer formulations
+  (:func:`recsys_course.perf.fast_layers.speed_up`) trained by
+  :func:`recsys_course.perf.train.fit_fast`: :class:`~recsys_course.perf.train.FlatAdam`,
+  ``torch.compile`` when a C++ compiler exists (``--no-compile``: eager) and
+  deterministic kernels. :func:`ingredients` measures what each of these changes.
 
-The two runs of a case take turns, phase by phase (set-up, matmul calibration, warm-up,
+The runs of a case take turns, phase by phase (set-up, matmul calibration, warm-up,
 each epoch, test), the first to go alternating: a change in the machine's load (other
-processes share the cores) then hits both pipelines alike instead of the one that
+processes share the cores) then hits all pipelines alike instead of the one that
 happened to run at that moment. Epoch ``e`` visits the rows in the order
-``fit(..., seed=seed + e)`` gives, in both pipelines.
+``fit(..., seed=seed + e)`` gives, in every pipeline.
 
 Each (case, trainer) runs in a fresh Python process, so its peak resident memory is its
 own: the kernel's peak-RSS mark is reset once the data and the model are loaded, and read
@@ -63,7 +67,9 @@ from torch import nn
 
 TARGET_RATIO = 3.0
 TARGET_AUC_DIFF = 0.005
-TRAINERS = ("rechub", "ours")
+TRAINERS = ("rechub", "plain", "ours")
+LABELS = {"rechub": "torch-rechub CTRTrainer", "plain": "course: train.fit (teaching path)",
+          "ours": "course: perf.fit_fast (fast path)"}
 
 
 # ----------------------------------------------------------------------------------------
@@ -126,12 +132,12 @@ def build_case(case: Case, seed: int = 0, data_dir=None, task=None) -> dict:
     from torch_rechub.basic import features as rf
     from torch_rechub.models import ranking
 
-    from .models.rechub import to_rechub_features
-    from .train import set_seed
+    from ..reference import to_rechub_features
+    from ..train import set_seed
 
     if case.data == "movielens":
         if task is None:
-            from .tasks import movielens_ctr
+            from ..tasks import movielens_ctr
             task = movielens_ctr(history=True, embed_dim=case.embed_dim, data_dir=data_dir,
                                  max_rows=case.rows)
         keep = ([f.name for f in task.features] if case.model == "din"
@@ -140,7 +146,7 @@ def build_case(case: Case, seed: int = 0, data_dir=None, task=None) -> dict:
         test = ({k: task.test[0][k] for k in keep}, task.test[1])
         features = [f for f in task.features if f.name in keep]
     elif case.data == "criteo_like":
-        from .synthetic import criteo_like_spec, criteo_like_tensors, criteo_like
+        from ..synthetic import criteo_like_spec, criteo_like_tensors, criteo_like
         spec = criteo_like_spec(seed)
         df = criteo_like(case.rows + case.test_rows, seed=seed)
         x, y, features = criteo_like_tensors(df, spec, embed_dim=case.embed_dim)
@@ -186,15 +192,13 @@ def build_case(case: Case, seed: int = 0, data_dir=None, task=None) -> dict:
     return {"train": train, "test": test, "rechub_model": model, "info": info}
 
 
-def ours_from_rechub(model: nn.Module) -> nn.Module:
-    """The from-scratch counterpart of a torch-rechub DeepFM or DIN (weights copied)."""
-    from .models import DIN, DeepFM
-    name = type(model).__name__
-    if name == "DeepFM":
-        return DeepFM.from_rechub(model)
-    if name == "DIN":
-        return DIN.from_rechub(model)
-    raise ValueError(f"no from-scratch counterpart for {name}")
+def ours_from_rechub(model: nn.Module, fast: bool = True) -> nn.Module:
+    """The from-scratch counterpart of a torch-rechub DeepFM or DIN (weights copied);
+    ``fast=True``: with the fast formulations of its layers (``fast_layers.speed_up``)."""
+    from ..reference import from_rechub
+    from .fast_layers import speed_up
+    ours = from_rechub(model)
+    return speed_up(ours) if fast else ours
 
 
 # ----------------------------------------------------------------------------------------
@@ -276,13 +280,13 @@ def reset_peak_rss() -> bool:
 
 def rss_mb() -> float:
     """Resident set size in MB now (the scaling chapter's :func:`scale.memory_now`)."""
-    from .scale import memory_now
+    from ..scale import memory_now
     return memory_now() / 2**20
 
 
 def peak_rss_mb() -> float:
     """Peak resident set size in MB since the last reset (or since the start)."""
-    from .scale import memory_peak
+    from ..scale import memory_peak
     return memory_peak() / 2**20
 
 
@@ -354,23 +358,33 @@ def rechub_phases(model, train, test, case: Case, seed: int, workdir: str, out: 
     yield "test"
 
 
-def ours_phases(model, train, test, case: Case, seed: int, out: dict, compile: bool = False):
+def ours_phases(model, train, test, case: Case, seed: int, out: dict, compile: bool = False,
+                fast: bool = True):
     """The course's pipeline, phase by phase like :func:`rechub_phases`: each epoch is a
     call of :func:`recsys_course.train.fit` (one epoch, ``seed + e``) with one optimizer
-    kept across calls, as torch-rechub's trainer keeps its own."""
-    from . import metrics
-    from .train import fit, make_adam, predict
+    kept across calls, as torch-rechub's trainer keeps its own. ``fast=False``: the
+    teaching path (``train.fit``, ``torch.optim.Adam``); ``fast=True``: ``fit_fast`` with
+    :class:`FlatAdam` and ``compile``."""
+    from .. import metrics
+    from ..train import fit, make_adam, predict
+    from .train import FlatAdam, fit_fast
 
-    opt = make_adam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay)
-    kw = dict(batch_size=case.batch_size, progress=False, optimizer=opt, compile=compile)
+    if fast:
+        opt = FlatAdam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay)
+        train_epochs = functools.partial(fit_fast, compile=compile)
+    else:
+        opt = make_adam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay)
+        train_epochs = fit
+    kw = dict(batch_size=case.batch_size, progress=False, optimizer=opt)
     warm = min(case.warmup_batches * case.batch_size, len(train[1]))
     if warm:
-        out["warmup_seconds"] = fit(model, _head(train, warm), epochs=1, seed=seed - 1,
-                                    **kw).seconds[0]
+        out["warmup_seconds"] = train_epochs(model, _head(train, warm), epochs=1,
+                                             seed=seed - 1, **kw).seconds[0]
     yield "warm-up"
     out["epoch_seconds"] = []
     for e in range(case.epochs):
-        out["epoch_seconds"].append(fit(model, train, epochs=1, seed=seed + e, **kw).seconds[0])
+        out["epoch_seconds"].append(
+            train_epochs(model, train, epochs=1, seed=seed + e, **kw).seconds[0])
         yield f"epoch {e + 1}"
     out["train_peak_rss_mb"] = peak_rss_mb()
     out["auc"] = float(metrics.auc(test[1].numpy(), predict(model, test[0])))
@@ -385,10 +399,11 @@ def run_rechub(model, train, test, case: Case, seed: int, workdir: str) -> dict:
     return out
 
 
-def run_ours(model, train, test, case: Case, seed: int, compile: bool = False) -> dict:
+def run_ours(model, train, test, case: Case, seed: int, compile: bool = False,
+             fast: bool = True) -> dict:
     """All phases of :func:`ours_phases` in a row."""
     out = {}
-    for _ in ours_phases(model, train, test, case, seed, out, compile=compile):
+    for _ in ours_phases(model, train, test, case, seed, out, compile=compile, fast=fast):
         pass
     return out
 
@@ -396,13 +411,13 @@ def run_ours(model, train, test, case: Case, seed: int, compile: bool = False) -
 def run_phases(job: dict, trainer: str, out: dict):
     """One (case, trainer) run as a generator, one phase per ``next()``: set-up, the
     matmul calibration, the warm-up, each timed epoch, the test. The driver alternates
-    the two pipelines phase by phase, so a change in the machine's load hits both.
+    the pipelines phase by phase, so a change in the machine's load hits all of them.
     The measurements end up in ``out``."""
     case, seed, threads = Case(**job["case"]), job["seed"], job["threads"]
     torch.set_num_threads(threads)
     train, test = job["train"], job["test"]
     theirs = job["rechub_model"]
-    model = theirs if trainer == "rechub" else ours_from_rechub(theirs)
+    model = theirs if trainer == "rechub" else ours_from_rechub(theirs, fast=trainer == "ours")
     batch = _head(train, case.batch_size)[0]
     # FLOPs of the reference network (both pipelines train the same function).
     shapes = linear_shapes(theirs.eval(), batch)
@@ -417,9 +432,9 @@ def run_phases(job: dict, trainer: str, out: dict):
     with tempfile.TemporaryDirectory() as workdir:
         if trainer == "rechub":
             phases = rechub_phases(model, train, test, case, seed, workdir, out)
-        elif trainer == "ours":
+        elif trainer in ("plain", "ours"):
             phases = ours_phases(model, train, test, case, seed, out,
-                                 compile=job.get("compile", False))
+                                 compile=job.get("compile", False), fast=trainer == "ours")
         else:
             raise ValueError(f"unknown trainer {trainer!r}")
         yield from phases
@@ -446,7 +461,7 @@ def run_one(job: dict, trainer: str) -> dict:
 
 
 def run_pair_in_process(job: dict) -> dict:
-    """Both pipelines in this process, alternating phase by phase (memory not isolated)."""
+    """All pipelines in this process, alternating phase by phase (memory not isolated)."""
     import copy
     outs = {t: {} for t in TRAINERS}
     gens = {t: run_phases(dict(job, rechub_model=copy.deepcopy(job["rechub_model"])), t, outs[t])
@@ -480,7 +495,7 @@ def profile_run(job: dict, trainer: str, steps: int = 10, top: int = 12) -> str:
     case, seed = Case(**job["case"]), job["seed"]
     torch.set_num_threads(job["threads"])
     theirs = job["rechub_model"]
-    model = theirs if trainer == "rechub" else ours_from_rechub(theirs)
+    model = theirs if trainer == "rechub" else ours_from_rechub(theirs, fast=trainer == "ours")
     part = _head(job["train"], steps * case.batch_size)
     small = Case(**{**asdict(case), "epochs": 1, "warmup_batches": 0})
     test = _head(job["test"], case.batch_size)
@@ -488,7 +503,8 @@ def profile_run(job: dict, trainer: str, steps: int = 10, top: int = 12) -> str:
     def runner(rows=part):
         if trainer == "rechub":
             return run_rechub(model, rows, test, small, seed, tmp)
-        return run_ours(model, rows, test, small, seed, compile=job.get("compile", False))
+        return run_ours(model, rows, test, small, seed, compile=job.get("compile", False),
+                        fast=trainer == "ours")
 
     with tempfile.TemporaryDirectory() as tmp:
         runner(_head(part, 2 * case.batch_size))                # warm-up: two steps
@@ -540,64 +556,111 @@ def _trim_profile(text: str) -> str:
 # What each ingredient of the course's trainer buys
 # ----------------------------------------------------------------------------------------
 # Added one at a time, in this order; each row keeps the ingredients of the rows above.
+# The first row is the teaching path: the chapters' formulas, train.fit, torch.optim.Adam.
 INGREDIENTS = [
-    ("pre-built tensors, Adam per tensor", dict(compile=False, flat=False, deterministic=False)),
-    ("+ Adam over one flat vector (FlatAdam)", dict(compile=False, flat=True, deterministic=False)),
-    ("+ torch.compile (model and loss)", dict(compile=True, flat=True, deterministic=False)),
-    ("+ deterministic kernels (fit's default when compiling)",
-     dict(compile=True, flat=True, deterministic=True)),
+    ("teaching path: train.fit, torch.optim.Adam",
+     dict(fast_layers=False, flat=False, compile=False, deterministic=False)),
+    ("+ fast layer formulations (perf.fast_layers)",
+     dict(fast_layers=True, flat=False, compile=False, deterministic=False)),
+    ("+ Adam over one flat vector (FlatAdam)",
+     dict(fast_layers=True, flat=True, compile=False, deterministic=False)),
+    ("+ torch.compile (model and loss)",
+     dict(fast_layers=True, flat=True, compile=True, deterministic=False)),
+    ("+ deterministic kernels (fit_fast's default when compiling)",
+     dict(fast_layers=True, flat=True, compile=True, deterministic=True)),
 ]
 
 
 def ingredients(case: Case, *, batches: int = 40, epochs: int = 3, seed: int = 0,
                 threads: int = 2, compile: bool | None = None, data_dir=None,
                 isolate: bool = True) -> list[dict]:
-    """Throughput of the course's trainer as its ingredients (:data:`INGREDIENTS`) are
-    added one at a time, on ``batches`` batches of ``case`` (median of ``epochs``
-    epochs after an untimed one that also compiles). Same model, same initial weights,
-    same rows for every row of the table. ``compile=False`` (or no C++ compiler) keeps
-    the rows that do not compile. ``isolate=True`` measures in a fresh process with the
-    benchmark's environment (:func:`_worker_env`: the OpenMP library's own wait policy
-    and the allocator settings of :data:`MALLOC_ENV`)."""
+    """Throughput of the course's trainer as the fast path's ingredients
+    (:data:`INGREDIENTS`) are added one at a time to the teaching path, on ``batches``
+    batches of ``case`` (each epoch's rate; the median of ``epochs`` epochs after an
+    untimed one that also compiles). Same model, same initial weights, same rows for
+    every row of the table. ``step_change`` is each row's throughput over the row above
+    (below 1: the ingredient cost time here), ``speed_up`` over the first row.
+    ``compile=False`` (or no C++ compiler) keeps the rows that do not compile.
+    ``isolate=True`` measures in a fresh process with the benchmark's environment
+    (:func:`_worker_env`: the OpenMP library's own wait policy and the allocator
+    settings of :data:`MALLOC_ENV`)."""
     if compile is None:
         compile = can_compile()
     kw = dict(case=asdict(case), batches=batches, epochs=epochs, seed=seed, threads=threads,
               compile=compile, data_dir=None if data_dir is None else str(data_dir))
     if not isolate:
         return _ingredients_worker(**kw)["rows"]
-    from .scale import run_in_fresh_process
-    from .utils import replaced_environ
+    from ..scale import run_in_fresh_process
+    from ..utils import replaced_environ
     with replaced_environ(_worker_env(threads)):
         return run_in_fresh_process(_ingredients_worker, **kw)["rows"]
 
 
 def _ingredients_worker(case: dict, batches: int, epochs: int, seed: int, threads: int,
                         compile: bool, data_dir) -> dict:
-    from .train import fit, make_adam
+    from ..train import make_adam
+    from .fast_layers import FAST
+    from .train import FlatAdam, fit_fast
     torch.set_num_threads(threads)
     case = Case(**case)
     built = build_case(case, seed=seed, data_dir=data_dir)
     rows = min(batches * case.batch_size, len(built["train"][1]))
     part = _head(built["train"], rows)
     out = []
+    previous = None
     for name, opts in INGREDIENTS:
+        adds_fast_layers = previous is not None and not previous["fast_layers"] and opts["fast_layers"]
+        previous = opts
         if opts["compile"] and not compile:
             continue
-        model = ours_from_rechub(built["rechub_model"])      # the same initial weights
-        opt = make_adam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay,
-                        flat=opts["flat"])
+        # the same initial weights in every row
+        model = ours_from_rechub(built["rechub_model"], fast=opts["fast_layers"])
+        if adds_fast_layers and not any(type(m) in FAST.values() for m in model.modules()):
+            continue                  # nothing to swap in this model (DeepFM): no row
+        adam = FlatAdam if opts["flat"] else make_adam
+        opt = adam(model.parameters(), lr=case.lr, weight_decay=case.weight_decay)
         kw = dict(batch_size=case.batch_size, optimizer=opt, progress=False,
                   compile=opts["compile"], deterministic=opts["deterministic"])
-        fit(model, part, epochs=1, seed=seed - 1, **kw)            # warm-up (compiles)
-        rates = [rows / fit(model, part, epochs=1, seed=seed + e, **kw).seconds[0]
+        fit_fast(model, part, epochs=1, seed=seed - 1, **kw)            # warm-up (compiles)
+        rates = [rows / fit_fast(model, part, epochs=1, seed=seed + e, **kw).seconds[0]
                  for e in range(epochs)]
         out.append({"case": case.name, "trainer": name, "rows": rows,
                     "samples_per_second": statistics.median(rates),
-                    "epoch_samples_per_second": rates, **opts})
+                    "epoch_samples_per_second": rates,
+                    "spread": (max(rates) - min(rates)) / statistics.median(rates), **opts})
     base = out[0]["samples_per_second"]
-    for r in out:
+    for before, r in zip([None] + out[:-1], out):
         r["speed_up"] = r["samples_per_second"] / base
+        r["step_change"] = 1.0 if before is None else (r["samples_per_second"]
+                                                       / before["samples_per_second"])
     return {"rows": out}
+
+
+def ingredient_verdicts(rows: list[dict]) -> str:
+    """One sentence per ingredient, from the numbers: faster, slower or within the
+    spread of its epochs (the largest relative spread of the two rows compared)."""
+    lines = []
+    for before, r in zip(rows, rows[1:]):
+        if before["case"] != r["case"]:
+            continue
+        change, noise = r["step_change"], max(r["spread"], before["spread"])
+        if abs(change - 1) <= noise:
+            how = f"no change we can tell from the epochs' spread (+-{noise:.0%})"
+        elif change > 1:
+            how = f"{change:.2f}x, faster"
+        else:
+            how = f"{change:.2f}x, slower: it cost time on this machine"
+        if min(len(r["epoch_samples_per_second"]), len(before["epoch_samples_per_second"])) < 2:
+            how += " (one timed epoch: no spread to judge it by)"
+        lines.append(f"{r['case']}: {r['trainer']}: {how}")
+    last = {r["case"]: r for r in rows}                  # each case's last row
+    for case, r in last.items():
+        word = "faster" if r["speed_up"] > 1 else "slower" if r["speed_up"] < 1 else "as fast"
+        lines.append(f"{case}: all ingredients together: {r['speed_up']:.2f}x the teaching "
+                     f"path, {word} (epochs: "
+                     + ", ".join(f"{v:,.0f}" for v in r["epoch_samples_per_second"])
+                     + " samples/s)")
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------
@@ -631,6 +694,14 @@ OMP_WAIT_POLICIES = ("default", "passive", "active")
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2**30)}
 
 
+def without_passive_openmp() -> dict:
+    """This process's environment minus ``OMP_WAIT_POLICY``: the OpenMP library's own
+    wait policy, as on a machine where nobody set it (Colab, a laptop). The Makefile sets
+    ``PASSIVE`` for the one-thread chapters; a run with two threads started under it would
+    pay a thread wake-up at each of its many short parallel operations."""
+    return {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+
+
 def _worker_env(threads: int, omp_wait_policy: str = "default") -> dict:
     """The environment of a worker process: ``threads`` OpenMP threads and the OpenMP
     wait policy, the same for both trainers whatever the caller's environment says.
@@ -645,7 +716,6 @@ def _worker_env(threads: int, omp_wait_policy: str = "default") -> dict:
     if omp_wait_policy not in OMP_WAIT_POLICIES:
         raise ValueError(f"omp_wait_policy must be one of {OMP_WAIT_POLICIES}, "
                          f"got {omp_wait_policy!r}")
-    from .utils import without_passive_openmp
     env = without_passive_openmp()
     if omp_wait_policy != "default":
         env["OMP_WAIT_POLICY"] = omp_wait_policy.upper()
@@ -665,7 +735,7 @@ def _run_pair_isolated(job_path: Path, env: dict, timeout: float) -> dict:
             res_path = job_path.with_suffix(f".{t}.json")
             logs[t] = tempfile.TemporaryFile(mode="w+")
             procs[t] = subprocess.Popen(
-                [sys.executable, "-m", "recsys_course.bench", "--worker", str(job_path),
+                [sys.executable, "-m", "recsys_course.perf.bench", "--worker", str(job_path),
                  "--trainer", t, "--result", str(res_path), "--turns"],
                 env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=logs[t], text=True, bufsize=1)
@@ -706,7 +776,7 @@ def _run_pair_isolated(job_path: Path, env: dict, timeout: float) -> dict:
 def _run_isolated(job_path: Path, trainer: str, env: dict, timeout: float,
                   profile: bool = False) -> dict | str:
     res_path = job_path.with_suffix(f".{trainer}{'.profile' if profile else ''}.json")
-    cmd = [sys.executable, "-m", "recsys_course.bench", "--worker", str(job_path),
+    cmd = [sys.executable, "-m", "recsys_course.perf.bench", "--worker", str(job_path),
            "--trainer", trainer, "--result", str(res_path)] + (["--profile-worker"] if profile else [])
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if proc.returncode != 0:
@@ -718,12 +788,12 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
         isolate: bool = True, profile: str = "auto", data_dir=None, verbose: bool = True,
         timeout: float = 1800, compile: bool | None = None,
         omp_wait_policy: str = "default") -> Result:
-    """Run every case with both trainers; see the module docstring.
+    """Run every case with every trainer (:data:`TRAINERS`); see the module docstring.
 
     ``isolate=False`` runs in this process (faster to start; the memory columns then
     include whatever this process held before). ``profile``: ``"auto"`` profiles the
     cases that miss a target, ``"always"`` or ``"never"``. ``compile``: train the course's
-    model through ``torch.compile`` (``fit(..., compile=True)``); None (default) compiles
+    model through ``torch.compile`` (``fit_fast(..., compile=True)``); None (default) compiles
     when a C++ compiler is found. ``omp_wait_policy``: see :func:`_worker_env`.
     """
     if compile is None:
@@ -749,7 +819,7 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
             if case.data == "movielens":
                 key = (case.rows, case.embed_dim)
                 if key not in task_cache:
-                    from .tasks import movielens_ctr
+                    from ..tasks import movielens_ctr
                     task_cache[key] = movielens_ctr(history=True, embed_dim=case.embed_dim,
                                                     data_dir=data_dir, max_rows=case.rows)
                 task = task_cache[key]
@@ -776,11 +846,12 @@ def run(cases: list[Case] | str = "full", *, seed: int = 0, threads: int = 2,
                     f"(epochs: {', '.join(f'{r:,.0f}' for r in out['epoch_samples_per_second'])}), "
                     f"AUC {out['auc']:.4f}, peak RSS {out['peak_rss_mb']:,.0f} MB, "
                     f"{out['fraction_of_bound']:.1%} of the matmul bound")
-            summary = summarize_case(res.rows[-2], res.rows[-1])
+            summary = summarize_case(outs["rechub"], outs["ours"], outs["plain"])
             res.summary.append(summary)
-            say(f"[{case.name}] ratio ours/rechub = {summary['ratio']:.2f}x "
+            say(f"[{case.name}] ratio fast/rechub = {summary['ratio']:.2f}x "
                 f"(target >= {TARGET_RATIO:g}x: {summary['ratio_verdict']}); "
-                f"AUC ours - rechub = {summary['auc_diff']:+.4f} "
+                f"plain/rechub = {summary['plain_ratio']:.2f}x; "
+                f"AUC fast - rechub = {summary['auc_diff']:+.4f} "
                 f"(target |d| <= {TARGET_AUC_DIFF}: {summary['auc_verdict']})")
             if profile == "always" or (profile == "auto" and not summary["met"]):
                 texts = []
@@ -818,7 +889,7 @@ def _clone(model):
 
 
 def share_calibration(outs: dict) -> None:
-    """Give both runs of a case the faster of their two matmul calibrations (the less
+    """Give all runs of a case the fastest of their matmul calibrations (the less
     disturbed measurement of the same machine, hence the tighter bound) and recompute
     their bounds; each run's own measurement stays in ``matmul_gflops_own``."""
     best = max(o["matmul_gflops"] for o in outs.values())
@@ -829,14 +900,23 @@ def share_calibration(outs: dict) -> None:
         o["fraction_of_bound"] = o["samples_per_second"] / o["bound_samples_per_second"]
 
 
-def summarize_case(rechub: dict, ours: dict) -> dict:
-    """Ratio, AUC difference and verdicts for one case."""
+def summarize_case(rechub: dict, ours: dict, plain: dict | None = None) -> dict:
+    """Ratios, AUC differences and verdicts for one case (``ours``: the fast path,
+    ``plain``: the teaching path)."""
     ratio = ours["samples_per_second"] / rechub["samples_per_second"]
     diff = ours["auc"] - rechub["auc"]
     ratio_ok, auc_ok = ratio >= TARGET_RATIO, abs(diff) <= TARGET_AUC_DIFF
+    extra = {}
+    if plain is not None:
+        extra = {"plain_samples_per_second": plain["samples_per_second"],
+                 "plain_ratio": plain["samples_per_second"] / rechub["samples_per_second"],
+                 "fast_over_plain": ours["samples_per_second"] / plain["samples_per_second"],
+                 "plain_auc": plain["auc"], "plain_auc_diff": plain["auc"] - rechub["auc"],
+                 "plain_fraction_of_bound": plain["fraction_of_bound"],
+                 "plain_peak_rss_mb": plain["peak_rss_mb"]}
     return {"case": ours["case"], "train_rows": ours["train_rows"],
             "rechub_samples_per_second": rechub["samples_per_second"],
-            "ours_samples_per_second": ours["samples_per_second"], "ratio": ratio,
+            "ours_samples_per_second": ours["samples_per_second"], "ratio": ratio, **extra,
             "rechub_auc": rechub["auc"], "ours_auc": ours["auc"], "auc_diff": diff,
             "rechub_fraction_of_bound": rechub["fraction_of_bound"],
             "ours_fraction_of_bound": ours["fraction_of_bound"],
@@ -880,9 +960,10 @@ def table(res: Result) -> str:
             f"{'AUC':>7} {'peak MB':>8} {'MFLOP/smp':>9} {'mm GF/s':>8} {'bound/s':>9} "
             f"{'of bound':>8}")
     lines = [head, "-" * len(head)]
-    ratios = {s["case"]: s["ratio"] for s in res.summary}
+    rechub = {r["case"]: r["samples_per_second"] for r in res.rows if r["trainer"] == "rechub"}
     for r in res.rows:
-        ratio = f"{ratios[r['case']]:.2f}x" if r["trainer"] == "ours" else ""
+        ratio = ("" if r["trainer"] == "rechub"
+                 else f"{r['samples_per_second'] / rechub[r['case']]:.2f}x")
         lines.append(f"{r['case']:<24} {r['trainer']:<7} {r['train_rows']:>9,} "
                      f"{r['samples_per_second']:>10,.0f} {ratio:>6} {r['auc']:>7.4f} "
                      f"{r['peak_rss_mb']:>8,.0f} {r['flops_per_sample'] / 1e6:>9.2f} "
@@ -891,13 +972,23 @@ def table(res: Result) -> str:
     return "\n".join(lines)
 
 
+def _times(ratio: float) -> str:
+    return f"{ratio:.2f}x, {'faster' if ratio > 1 else 'slower' if ratio < 1 else 'as fast'}"
+
+
 def verdicts(res: Result) -> str:
+    """One line per case, every direction read from the numbers."""
     out = []
     for s in res.summary:
-        out.append(f"{s['case']}: throughput {s['ratio']:.2f}x (target >= {TARGET_RATIO:g}x: "
-                   f"{s['ratio_verdict']}); AUC {s['ours_auc']:.4f} vs {s['rechub_auc']:.4f}, "
-                   f"difference {s['auc_diff']:+.4f} (target within {TARGET_AUC_DIFF}: "
-                   f"{s['auc_verdict']})")
+        line = f"{s['case']}: "
+        if "plain_ratio" in s:
+            line += (f"teaching path vs torch-rechub {_times(s['plain_ratio'])}; "
+                     f"fast path vs teaching path {_times(s['fast_over_plain'])}; ")
+        line += (f"fast path vs torch-rechub {_times(s['ratio'])} (target >= "
+                 f"{TARGET_RATIO:g}x: {s['ratio_verdict']}); AUC fast {s['ours_auc']:.4f} vs "
+                 f"torch-rechub {s['rechub_auc']:.4f}, difference {s['auc_diff']:+.4f} "
+                 f"(target within {TARGET_AUC_DIFF}: {s['auc_verdict']})")
+        out.append(line)
     return "\n".join(out)
 
 
@@ -937,17 +1028,20 @@ def plot(res: Result):
     cases = [s["case"] for s in res.summary]
     by = {(r["case"], r["trainer"]): r for r in res.rows}
     xs = np.arange(len(cases))
-    width = 0.38
-    colors = {"rechub": "#8c8c8c", "ours": "#4c72b0"}
+    trainers = [t for t in TRAINERS if all((c, t) in by for c in cases)]
+    width = 0.8 / len(trainers)
+    offsets = {t: (k - (len(trainers) - 1) / 2) * width for k, t in enumerate(trainers)}
+    colors = {"rechub": "#8c8c8c", "plain": "#55a868", "ours": "#4c72b0"}
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
     ax = axes[0]
-    for k, trainer in enumerate(TRAINERS):
+    for trainer in trainers:
         vals = [by[c, trainer]["samples_per_second"] for c in cases]
-        bars = ax.bar(xs + (k - 0.5) * width, vals, width, color=colors[trainer],
-                      label="torch-rechub CTRTrainer" if trainer == "rechub" else "course: train.fit")
-        if trainer == "ours":
-            for b, s in zip(bars, res.summary):
-                ax.annotate(f"{s['ratio']:.1f}x", (b.get_x() + b.get_width() / 2, b.get_height()),
+        bars = ax.bar(xs + offsets[trainer], vals, width, color=colors[trainer],
+                      label=LABELS[trainer])
+        if trainer != "rechub":
+            for b, c in zip(bars, cases):
+                ratio = by[c, trainer]["samples_per_second"] / by[c, "rechub"]["samples_per_second"]
+                ax.annotate(f"{ratio:.1f}x", (b.get_x() + b.get_width() / 2, b.get_height()),
                             ha="center", va="bottom", fontsize=9)
     bound = [by[c, "ours"]["bound_samples_per_second"] for c in cases]
     ax.scatter(xs, bound, marker="_", s=900, color="#c44e52", label="matmul bound", zorder=3)
@@ -956,9 +1050,9 @@ def plot(res: Result):
     ax.set(ylabel="training samples / s (log)", title="Training throughput, same model and data")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     ax = axes[1]
-    for k, trainer in enumerate(TRAINERS):
+    for trainer in trainers:
         vals = [100 * by[c, trainer]["fraction_of_bound"] for c in cases]
-        ax.bar(xs + (k - 0.5) * width, vals, width, color=colors[trainer])
+        ax.bar(xs + offsets[trainer], vals, width, color=colors[trainer])
     ax.set_xticks(xs, [c.replace("-", "\n", 1) for c in cases], fontsize=8)
     ax.set(ylabel="% of the matmul bound", title="Share of the arithmetic bound reached")
     fig.tight_layout()
@@ -970,9 +1064,10 @@ def plot(res: Result):
 # ----------------------------------------------------------------------------------------
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m recsys_course.bench",
-        description="Time DeepFM and DIN training two ways (torch-rechub's DataGenerator + "
-                    "CTRTrainer vs the course's models + train.fit) on identical data, "
+        prog="python -m recsys_course.perf.bench",
+        description="Time DeepFM and DIN training three ways (torch-rechub's DataGenerator + "
+                    "CTRTrainer, the course's teaching path train.fit, its fast path "
+                    "perf.fit_fast) on identical data, "
                     "model sizes, initial weights, batch sizes and row order. Prints samples/s, "
                     "their ratio, test AUCs, peak memory and the fraction of the matmul bound; "
                     "writes results.csv, summary.csv and bench.png.")
@@ -985,7 +1080,7 @@ def _parser() -> argparse.ArgumentParser:
                    "(default: bench/results, git-ignored)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="train the course's model through torch.compile, fit(compile=True) "
+                   help="fast path: train through torch.compile, fit_fast(compile=True) "
                         "(default: when a C++ compiler is found; --no-compile: eager)")
     p.add_argument("--omp-wait-policy", choices=OMP_WAIT_POLICIES, default="default",
                    help="OpenMP wait policy of both trainers' processes (default: the "
