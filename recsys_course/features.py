@@ -12,7 +12,7 @@ Conventions used across the package
   sequence ``int64`` of shape (B, L) padded with 0 on the right.
 * The three feature descriptions below map one to one onto torch-rechub's
   ``DenseFeature``, ``SparseFeature`` and ``SequenceFeature`` (see
-  ``recsys_course.models.rechub.to_rechub_features``).
+  ``recsys_course.reference.to_rechub_features``).
 """
 from __future__ import annotations
 

@@ -125,7 +125,7 @@ def task():
 
 @needs_rechub
 def test_rechub_models_and_parts(task):
-    from recsys_course.models.rechub import rechub_ranking_model
+    from recsys_course.reference import rechub_ranking_model
 
     g = feature_groups(task.features)
     fm = rechub_ranking_model("DeepFM", task.features,
@@ -148,8 +148,8 @@ def test_rechub_models_and_parts(task):
 @needs_rechub
 def test_train_rechub_ctr_fixed_epochs_is_quiet_and_reproducible(task, tmp_path, monkeypatch,
                                                                   capsys):
-    from recsys_course.models import DeepFM
-    from recsys_course.models.rechub import predict_rechub, rechub_ranking_model, train_rechub_ctr
+    from recsys_course.reference import (from_rechub, predict_rechub, rechub_ranking_model,
+                                         train_rechub_ctr)
 
     monkeypatch.chdir(tmp_path)
     outs = []
@@ -166,7 +166,7 @@ def test_train_rechub_ctr_fixed_epochs_is_quiet_and_reproducible(task, tmp_path,
     assert capsys.readouterr().out == ""                        # CTRTrainer's prints silenced
     assert list(tmp_path.iterdir()) == []                       # no model.pth left behind
     assert not model.training
-    ours = DeepFM.from_rechub(model)
+    ours = from_rechub(model)
     with torch.no_grad():
         p = torch.sigmoid(ours.eval()(task.test[0])).double().numpy()
     np.testing.assert_allclose(p, outs[1], atol=1e-6)
@@ -175,7 +175,7 @@ def test_train_rechub_ctr_fixed_epochs_is_quiet_and_reproducible(task, tmp_path,
 
 @needs_rechub
 def test_train_rechub_ctr_early_stopping_records_the_kept_epoch(task):
-    from recsys_course.models.rechub import rechub_ranking_model, train_rechub_ctr
+    from recsys_course.reference import rechub_ranking_model, train_rechub_ctr
 
     torch.manual_seed(0)
     model = rechub_ranking_model("DCN", task.features, mlp_dims=(8,))

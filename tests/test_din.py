@@ -1,5 +1,5 @@
-"""DIN, the base model, Dice and the attention unit (chapter 04), and their equivalence
-with torch-rechub 0.9.0's DIN."""
+"""DIN, the base model, Dice and the attention unit (chapter 04), and the equivalence of
+torch-rechub 0.9.0's DIN with its counterpart in ``recsys_course.reference``."""
 import random
 
 import pytest
@@ -7,6 +7,7 @@ import torch
 
 from recsys_course.features import DenseFeature, SequenceFeature, SparseFeature
 from recsys_course.models import DIN, AttentionUnit, BaseSeqModel, Dice
+from recsys_course.reference import RechubDice, RechubDIN, from_rechub
 
 B, L = 6, 5
 
@@ -42,7 +43,7 @@ def randomise(model, scale=0.5):
         for p in model.parameters():
             p.add_(torch.randn_like(p) * scale)
         for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d) or isinstance(m, Dice) and m.variant == "paper":
+            if isinstance(m, (torch.nn.BatchNorm1d, Dice)):
                 m.running_mean.normal_()
                 m.running_var.uniform_(0.5, 2.0)
     return model
@@ -89,9 +90,9 @@ def test_dice_paper_eval_mode_uses_running_statistics():
     assert torch.allclose(dice(torch.cat([s, S]))[:1], expected, atol=1e-6)
 
 
-def test_dice_rechub_variant_normalises_each_row_over_its_neurons():
-    from torch_rechub.basic.activation import Dice as RechubDice
-    dice = Dice(3, variant="rechub")
+def test_rechub_dice_normalises_each_row_over_its_neurons():
+    from torch_rechub.basic.activation import Dice as TheirDice
+    dice = RechubDice(3)
     with torch.no_grad():
         dice.alpha.fill_(-0.7)
     row = S[0].tolist()                                    # [1, -2, .5]: mean -1/6
@@ -103,7 +104,7 @@ def test_dice_rechub_variant_normalises_each_row_over_its_neurons():
         mode()
         assert torch.allclose(dice(S)[0], expected, atol=1e-6)
         assert torch.allclose(dice(S[:1])[0], expected, atol=1e-6)
-    theirs = RechubDice()
+    theirs = TheirDice()
     with torch.no_grad():
         theirs.alpha.fill_(-0.7)
     assert torch.allclose(dice(S), theirs(S), atol=1e-7)
@@ -133,9 +134,15 @@ def test_attention_weights_have_shape_b_l_and_are_zero_at_padding():
 
 def test_attention_softmax_sums_to_one_over_real_positions():
     torch.manual_seed(1)
-    unit = randomise(AttentionUnit(4, dims=(8,), softmax=True)).eval()
+    unit = randomise(AttentionUnit(4, dims=(8,), normalize="softmax")).eval()
     q, k, mask = attention_inputs(1)
     _, w = unit(q, k, mask, return_weights=True)
+    # the authors' code: mask, scale by 1/sqrt(D), softmax over the real positions
+    raw = unit.scores(q, k, mask) / 4 ** 0.5
+    for b in range(B):
+        if mask[b].any():
+            expected = torch.softmax(raw[b][mask[b]], dim=0)
+            torch.testing.assert_close(w[b][mask[b]], expected)
     has_history = mask.any(1)
     assert torch.allclose(w.sum(1)[has_history], torch.ones(int(has_history.sum())))
     assert (w[~mask] == 0).all() and (w[~has_history] == 0).all()
@@ -161,7 +168,8 @@ def test_attention_without_softmax_keeps_intensity():
 # ----------------------------------------------------------------------------------------
 def test_din_returns_logits_of_shape_b_and_trains():
     torch.manual_seed(0)
-    model = DIN(*our_features(dense=True), attention_dims=(8,), mlp_dims=(16, 8), softmax=True)
+    model = DIN(*our_features(dense=True), attention_dims=(8,), mlp_dims=(16, 8),
+                normalize="softmax")
     x = make_batch()
     out = model(x)
     assert out.shape == (B,) and out.dtype == torch.float32
@@ -178,7 +186,7 @@ def test_din_returns_logits_of_shape_b_and_trains():
 def test_din_masking_makes_padding_rows_irrelevant(train):
     torch.manual_seed(0)
     model = randomise(DIN(*our_features(), attention_dims=(8,), attention_activation="dice",
-                          attention_batch_norm=True, mlp_dims=(16,)))
+                          mlp_dims=(16,)))
     model.train(train)
     x = make_batch()
 
@@ -191,11 +199,50 @@ def test_din_masking_makes_padding_rows_irrelevant(train):
     before = output_after_changing_row_0()
     # in training too: the attention MLP's batch statistics only see real positions
     assert torch.allclose(before, output_after_changing_row_0(), atol=1e-6)
-    for unit in model.attention:
-        unit.mask = False
+    model.attention.mask = False
     off_1 = output_after_changing_row_0()
     off_2 = output_after_changing_row_0()
     assert not torch.allclose(off_1, off_2, atol=1e-3)
+
+
+def test_din_gives_each_behaviour_one_weight_shared_by_item_and_category():
+    """The paper's unit: a behaviour's item and category embeddings form one key, the
+    candidate's one query, and the behaviour gets one weight that scales both."""
+    torch.manual_seed(0)
+    model = randomise(DIN(*our_features(D=8), attention_dims=(8,), mlp_dims=(16,))).eval()
+    assert isinstance(model.attention, AttentionUnit) and model.attention.embed_dim == 16
+    x = make_batch()
+    weights = model.attention_weights(x)
+    w = weights["hist_item"]                                             # (B, L)
+    assert torch.equal(weights["hist_cate"], w)
+    item = model.embedding.tables["item"].weight[x["hist_item"]]          # (B, L, D)
+    cate = model.embedding.tables["cate"].weight[x["hist_cate"]]          # (B, L, D)
+    pooled_item, pooled_cate = model.pool_history(x)
+    torch.testing.assert_close(pooled_item, (w.unsqueeze(-1) * item).sum(1))
+    torch.testing.assert_close(pooled_cate, (w.unsqueeze(-1) * cate).sum(1))
+    # the weight of a behaviour depends on its category too: change one category
+    x2 = dict(x, hist_cate=x["hist_cate"].clone())
+    b, j = B - 1, 0                                                      # a full history
+    x2["hist_cate"][b, j] = x["hist_cate"][b, j] % 6 + 1
+    w2 = model.attention_weights(x2)["hist_item"]
+    assert w2[b, j] != w[b, j]
+    # torch-rechub's variant has one unit per history feature: two different weights
+    rechub = randomise(RechubDIN(*our_features(D=8), attention_dims=(8,),
+                                 mlp_dims=(16,))).eval()
+    w_rechub = rechub.attention_weights(x)
+    assert len(rechub.attention) == 2
+    assert not torch.allclose(w_rechub["hist_item"], w_rechub["hist_cate"])
+
+
+def test_din_without_normalisation_sums_raw_scores():
+    torch.manual_seed(0)
+    model = randomise(DIN(*our_features(), attention_dims=(8,), mlp_dims=(16,))).eval()
+    x = make_batch()
+    q, k, mask = model.behaviours(x)
+    _, w = model.attention(q, k, mask, return_weights=True)
+    torch.testing.assert_close(w, model.attention.scores(q, k, mask))
+    with pytest.raises(ValueError):
+        AttentionUnit(4, normalize="sparsemax")
 
 
 def test_din_attention_weights_zero_at_padding():
@@ -239,37 +286,43 @@ def test_base_model_sum_pooling_and_shape():
 # torch-rechub equivalence
 # ----------------------------------------------------------------------------------------
 def rechub_din(seed):
-    """A random torch-rechub DIN configuration and a batch for it."""
+    """A random torch-rechub DIN configuration and a batch for it: embedding sizes,
+    vocabularies, history length, one or two history features, other features (with or
+    without a pooled sequence), MLP widths and depths, activations, softmax or not."""
     from torch_rechub.basic.features import SequenceFeature as RSeq
     from torch_rechub.basic.features import SparseFeature as RSparse
-    from torch_rechub.models.ranking import DIN as RechubDIN
+    from torch_rechub.models.ranking import DIN as TheirDIN
     g = random.Random(seed)
-    D, Df, Lr, n_hist = g.choice([4, 8]), g.choice([3, 8]), g.choice([1, 3, 7]), g.choice([1, 2])
+    D, Df = g.choice([2, 4, 8, 16]), g.choice([3, 8])
+    Lr, n_hist = g.choice([1, 3, 7, 12]), g.choice([1, 2])
+    n_items, n_cates = g.randint(5, 40), g.randint(3, 10)
     features = [RSparse("user", 11, Df), RSparse("ctx", 5, Df)][:g.choice([1, 2])]
     if g.random() < 0.5:                                    # a pooled sequence among them
         features.append(RSeq("tags", 6, Df, pooling=g.choice(["mean", "sum"]),
                              padding_idx=g.choice([None, 0])))
-    targets = [RSparse("item", 30, D), RSparse("cate", 7, D)][:n_hist]
-    history = [RSeq("hist_item", 30, D, pooling="concat", shared_with="item"),
-               RSeq("hist_cate", 7, D, pooling="concat", shared_with="cate")][:n_hist]
+    targets = [RSparse("item", n_items, D), RSparse("cate", n_cates, D)][:n_hist]
+    history = [RSeq("hist_item", n_items, D, pooling="concat", shared_with="item"),
+               RSeq("hist_cate", n_cates, D, pooling="concat", shared_with="cate")][:n_hist]
     activation = g.choice(["dice", "prelu", "relu", "sigmoid", "leakyrelu"])
-    model = RechubDIN(features, history, targets,
-                      mlp_params={"dims": g.choice([[16], [16, 8]])},
-                      attention_mlp_params={"dims": g.choice([[8], [12, 6]]),
-                                            "activation": activation,
-                                            "use_softmax": g.random() < 0.5})
-    x = make_batch(seed, B=9, L=Lr)
+    width = lambda: g.choice([3, 6, 8, 16])                 # noqa: E731
+    model = TheirDIN(features, history, targets,
+                     mlp_params={"dims": [width() for _ in range(g.randint(1, 3))]},
+                     attention_mlp_params={"dims": [width() for _ in range(g.randint(1, 2))],
+                                           "activation": activation,
+                                           "use_softmax": g.random() < 0.5})
+    x = make_batch(seed, B=9, L=Lr, n_items=n_items, n_cates=n_cates)
     x["ctx"] = torch.randint(0, 5, (9,))
     x["tags"] = torch.randint(0, 6, (9, 4))
     return model, x
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(24))
 def test_from_rechub_matches_in_eval_and_train(seed):
     torch.manual_seed(seed)
     theirs, x = rechub_din(seed)
     randomise(theirs)                                      # incl. row 0 and Dice's alpha
-    ours = DIN.from_rechub(theirs.eval()).eval()
+    ours = from_rechub(theirs.eval()).eval()
+    assert isinstance(ours, RechubDIN)
     assert torch.allclose(torch.sigmoid(ours(x)), theirs(x), atol=1e-6, rtol=0)
     # training mode too (dropout 0): BatchNorm batch statistics over all B*L rows
     assert torch.allclose(torch.sigmoid(ours.train()(x)), theirs.train()(x), atol=1e-6, rtol=0)
@@ -283,19 +336,18 @@ def test_from_rechub_matches_in_eval_and_train(seed):
 def test_from_rechub_selects_its_behaviour():
     torch.manual_seed(0)
     theirs, _ = rechub_din(1)
-    ours = DIN.from_rechub(theirs)
+    ours = from_rechub(theirs)
+    assert len(ours.attention) == len(theirs.attention_layers)
     assert all(not unit.mask for unit in ours.attention)
-    dices = [m for m in ours.mlp.modules() if isinstance(m, Dice)]
-    assert dices and all(d.variant == "rechub" and d.eps == 1e-3 for d in dices)
+    dices = [m for m in ours.mlp.modules() if isinstance(m, RechubDice)]
+    assert dices and all(d.eps == 1e-3 for d in dices)
+    assert not any(isinstance(m, Dice) for m in ours.modules())
     assert any(isinstance(m, torch.nn.BatchNorm1d) for m in ours.attention[0].modules())
 
 
-def test_masked_attention_with_batchnorm_trains_on_a_single_real_position():
-    from recsys_course.models.din import AttentionUnit
-    unit = AttentionUnit(4, dims=(6,), activation="prelu", batch_norm=True, mask=True).train()
+def test_masked_attention_scores_an_all_empty_batch_as_zero():
+    unit = AttentionUnit(4, dims=(6,)).train()
     q, k = torch.randn(3, 4), torch.randn(3, 5, 4)
-    mask = torch.zeros(3, 5, dtype=torch.bool)
-    mask[1, 0] = True                                   # one real history position in the batch
-    pooled = unit(q, k, mask)
-    assert pooled.shape == (3, 4) and torch.isfinite(pooled).all()
-    assert torch.equal(pooled[0], torch.zeros(4))
+    pooled = unit(q, k, torch.zeros(3, 5, dtype=torch.bool))
+    assert torch.equal(pooled, torch.zeros(3, 4))
+    assert torch.isfinite(unit.mlp.net[1].running_mean).all()     # Dice saw no empty batch

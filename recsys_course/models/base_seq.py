@@ -31,7 +31,7 @@ class BaseSeqModel(nn.Module):
 
     Each history is pooled to one vector per row, ``"sum"`` (the paper's base model) or
     ``"mean"``, over the real positions only (``mask_padding=True``; ``False`` counts
-    padded positions, as torch-rechub does without ``padding_idx``). The MLP reads
+    padded positions too). The MLP reads
 
         [pooled history per history feature, target embeddings, other embeddings, dense]
 

@@ -13,8 +13,7 @@ networks read it in parallel:
 
 and a logistic layer reads both outputs side by side.
 
-torch-rechub 0.9.0 implements the same model (same cross formula, same stacking order:
-categorical fields, then dense values); :meth:`DCN.from_rechub` copies its weights.
+torch-rechub's DCN is the same model (see ``recsys_course/reference/``).
 """
 from __future__ import annotations
 
@@ -34,29 +33,23 @@ class DCN(nn.Module):
         features: our feature descriptions.
         n_cross_layers: depth of the cross network.
         mlp_dims (at least one), dropout, activation, batch_norm: the deep network.
-        init_std, mask_padding, padding_codes: see ``FeatureEmbedding``.
+        init_std, mask_padding: see ``FeatureEmbedding``.
     """
 
     def __init__(self, features: Sequence[Feature], n_cross_layers: int = 3,
                  mlp_dims: Sequence[int] = (128, 64), dropout: float = 0.2,
                  activation: str = "relu", batch_norm: bool = True, init_std: float = 1e-2,
-                 mask_padding: bool = True, padding_codes: dict[str, int | None] | None = None):
+                 mask_padding: bool = True):
         super().__init__()
         if not mlp_dims:
             raise ValueError("DCN needs at least one hidden layer")
         self.features = list(features)
         self.embedding = FeatureEmbedding(self.features, init_std=init_std,
-                                          mask_padding=mask_padding, padding_codes=padding_codes)
+                                          mask_padding=mask_padding)
         d = self.embedding.flat_dim()
         self.cross = CrossNetwork(d, n_cross_layers)
         self.mlp = MLP(d, mlp_dims, dropout, activation, batch_norm, output_layer=False)
         self.head = nn.Linear(d + self.mlp.output_dim, 1)
-
-    @classmethod
-    def from_rechub(cls, model: nn.Module) -> "DCN":
-        """Ours with torch-rechub's weights copied."""
-        from .rechub import dcn_from_rechub
-        return dcn_from_rechub(model)
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         x0 = self.embedding.flat(x)                                          # (B, d)

@@ -2,14 +2,15 @@
 
 Chapter 02 (feature interactions) explains field embeddings and the MLP block; the
 pieces specific to one family (FM interaction, cross layer, product layer) live next to
-them here, the DIN pieces (Dice, attention unit) in ``din.py``.
+them here, and so does Dice (chapter 04), since any MLP can use it. DIN's local
+activation unit is in ``din.py``.
 
 Shape alphabet: B batch, F fields, L history length, D embedding size, H hidden size.
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -110,50 +111,39 @@ class FeatureEmbedding(nn.Module):
         return sum(1 if isinstance(f, DenseFeature) else self.table(f).embedding_dim
                    for f in (self.sparse + self.dense if names is None else self.select(names)))
 
-    def forward(self, x: dict, names: Sequence[str] | None = None, memo: dict | None = None
+    def forward(self, x: dict, names: Sequence[str] | None = None
                 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Returns (field vectors (B, F, D) or None, dense values (B, n_dense) or None).
 
         All categorical fields must share one D to be stacked; models that need mixed
-        sizes call :meth:`flat` instead. ``memo`` (a dict, one per batch) lets two calls
-        over the same batch share their lookups: a model whose parts read the same
-        fields then looks each up once (one embedding gradient instead of two).
+        sizes call :meth:`flat` instead.
         """
-        vecs = self._field_vectors(x, names, memo)
+        vecs = self.field_vectors(x, names)
         emb = torch.stack(vecs, dim=1) if vecs else None         # (B, F, D)
-        dense = self._dense(x, names)
+        dense = self.dense_values(x, names)
         return emb, dense
 
-    def flat(self, x: dict, names: Sequence[str] | None = None,
-             memo: dict | None = None) -> torch.Tensor:
-        """Every field vector, then every dense value, side by side:
-        (B, sum of D + n_dense). ``memo``: as in :meth:`forward`."""
-        parts = self._field_vectors(x, names, memo)
-        dense = self._dense(x, names)
+    def flat(self, x: dict, names: Sequence[str] | None = None) -> torch.Tensor:
+        """Every field vector, then every dense value, side by side: (B, sum of D + n_dense)."""
+        parts = self.field_vectors(x, names)
+        dense = self.dense_values(x, names)
         if dense is not None:
             parts.append(dense)
         if not parts:
             raise ValueError("the model has no input features")
         return torch.cat(parts, dim=1)
 
-    def _field_vectors(self, x: dict, names: Sequence[str] | None = None,
-                       memo: dict | None = None) -> list[torch.Tensor]:
+    def field_vectors(self, x: dict, names: Sequence[str] | None = None) -> list[torch.Tensor]:
+        """One (B, D) vector per categorical field (sequences pooled), in order."""
         vecs = []
         for f in self.sparse if names is None else self.select(names):
-            if memo is not None and f.name in memo:
-                vecs.append(memo[f.name])                        # looked up already
-                continue
             if isinstance(f, SequenceFeature):
                 vecs.append(self.pooled(x, f))                   # (B, D)
             elif isinstance(f, SparseFeature):
                 vecs.append(self.table(f)(x[f.name].long()))     # (B, D)
-            else:
-                continue
-            if memo is not None:
-                memo[f.name] = vecs[-1]
         return vecs
 
-    def _dense(self, x: dict, names: Sequence[str] | None = None) -> torch.Tensor | None:
+    def dense_values(self, x: dict, names: Sequence[str] | None = None) -> torch.Tensor | None:
         dense = self.dense if names is None else [
             f for f in self.select(names) if isinstance(f, DenseFeature)]
         if not dense:
@@ -176,10 +166,12 @@ def masked_pool(emb: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor
 
 class MLP(nn.Module):
     """Hidden blocks of Linear -> [BatchNorm1d] -> activation -> Dropout, then an
-    optional Linear to one output. ``batch_norm=True`` matches torch-rechub's block."""
+    optional Linear to one output. ``activation`` is a name for :func:`make_activation`
+    or a function ``width -> module``."""
 
     def __init__(self, input_dim: int, hidden: Sequence[int] = (), dropout: float = 0.0,
-                 activation: str = "relu", batch_norm: bool = True, output_layer: bool = True):
+                 activation: str | Callable[[int], nn.Module] = "relu", batch_norm: bool = True,
+                 output_layer: bool = True):
         super().__init__()
         layers: list[nn.Module] = []
         for h in hidden:
@@ -199,9 +191,11 @@ class MLP(nn.Module):
         return self.net(x)                                       # (B, H) or (B, 1)
 
 
-def make_activation(name: str, dim: int | None = None) -> nn.Module:
-    """'relu', 'sigmoid', 'tanh', 'prelu', 'leakyrelu' (and 'dice' / 'dice_rechub', the
-    paper's and torch-rechub's Dice, defined with DIN)."""
+def make_activation(name: str | Callable[[int], nn.Module], dim: int | None = None) -> nn.Module:
+    """'relu', 'sigmoid', 'tanh', 'prelu', 'leakyrelu', 'softmax' (over the layer's units)
+    or 'dice' (:class:`Dice`, chapter 04). A callable is called with the layer width."""
+    if callable(name):
+        return name(dim)
     name = name.lower()
     if name == "relu":
         return nn.ReLU()
@@ -213,14 +207,53 @@ def make_activation(name: str, dim: int | None = None) -> nn.Module:
         return nn.PReLU()
     if name == "leakyrelu":
         return nn.LeakyReLU()
-    if name == "softmax":  # over the layer's units, as torch-rechub's 'softmax'
+    if name == "softmax":
         return nn.Softmax(dim=1)
-    if name in ("dice", "dice_rechub"):
-        from .din import Dice  # defined with the model that introduced it
+    if name == "dice":
         if dim is None:
             raise ValueError("Dice needs the layer width")
-        return Dice(dim, variant="rechub" if name == "dice_rechub" else "paper")
+        return Dice(dim)
     raise ValueError(f"unknown activation {name!r}")
+
+
+class Dice(nn.Module):
+    """Dice, the data-adaptive activation of DIN (Zhou et al. 2018, Eq. 9-10; chapter 04):
+
+        f(s) = p(s) * s + (1 - p(s)) * alpha * s,
+        p(s) = sigmoid((s - E[s]) / sqrt(Var[s] + eps))
+
+    a PReLU whose rectifier point moves with the data. E[s] and Var[s] are taken per
+    neuron over the mini-batch in training and are moving averages at test time, as a
+    BatchNorm without affine parameters does (biased batch variance in training; running
+    mean and unbiased running variance updated with ``momentum``). eps = 1e-8 as in the
+    paper; one ``alpha`` per neuron, starting at 0 as in the authors' released code.
+    Input (N, H) (or (..., H), flattened to rows); output of the same shape.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-8, momentum: float = 0.1):
+        super().__init__()
+        self.dim, self.eps, self.momentum = dim, eps, momentum
+        self.alpha = nn.Parameter(torch.zeros(dim))                          # (H,)
+        self.register_buffer("running_mean", torch.zeros(dim))               # (H,)
+        self.register_buffer("running_var", torch.ones(dim))                 # (H,)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        shape = s.shape
+        s = s.reshape(-1, self.dim)                                          # (N, H)
+        if self.training:
+            mean = s.mean(dim=0)                                             # E[s]   (H,)
+            var = s.var(dim=0, unbiased=False)                               # Var[s] (H,)
+            with torch.no_grad():
+                n = s.shape[0]
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        p = torch.sigmoid((s - mean) / torch.sqrt(var + self.eps))          # (N, H)
+        return (p * s + (1 - p) * self.alpha * s).reshape(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, eps={self.eps}"
 
 
 # ----------------------------------------------------------------------------------------
@@ -314,9 +347,8 @@ class FieldEmbedding(nn.Module):
         n_dense = sum(isinstance(f, DenseFeature) for f in feats)
         return self.embedding.flat_dim(names) + n_dense * (self.dim - 1)
 
-    def forward(self, x: dict, names: Sequence[str] | None = None,
-                memo: dict | None = None) -> torch.Tensor:
-        emb, dense = self.embedding(x, names, memo)   # (B, F, D) or None, (B, n_dense) or None
+    def forward(self, x: dict, names: Sequence[str] | None = None) -> torch.Tensor:
+        emb, dense = self.embedding(x, names)   # (B, F, D) or None, (B, n_dense) or None
         parts = [] if emb is None else [emb]
         if dense is not None:
             if self.vectors is None:
