@@ -33,10 +33,10 @@ def attention_heatmap(weights, history_labels: Sequence[str], row_labels: Sequen
     ``weights`` (R, L): row r holds the weights the attention unit gave the L history
     positions when scoring candidate r (padding positions can be left out beforehand).
     ``history_labels`` (L,) name the history items (most recent first), ``row_labels``
-    (R,) the candidates. DIN's weights have no softmax and can be negative; by default
-    the colours span the weights' own range (what differs between positions shows),
-    with ``centred=True`` a diverging scale symmetric around 0 (what is positive or
-    negative shows).
+    (R,) the candidates. Without a softmax (the paper's default) DIN's weights can be
+    negative and do not sum to one; by default the colours span the weights' own range
+    (what differs between positions shows), with ``centred=True`` a diverging scale
+    symmetric around 0 (what is positive or negative shows).
     """
     w = _as_array(weights)
     if w.ndim != 2:

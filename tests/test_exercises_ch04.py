@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from recsys_course.exercises.ch04 import (_reference_dice_eval, _reference_history_builder,
+from recsys_course.exercises.ch04 import (_reference_history_builder,
                                           _reference_masked_attention_pooling,
-                                          check_dice_eval, check_history_builder,
-                                          check_masked_attention_pooling)
+                                          _reference_masked_dice_train, check_history_builder,
+                                          check_masked_attention_pooling, check_masked_dice_train)
 from recsys_course.exercises.core import NotAttempted
 from check_helpers import failure
 
@@ -15,11 +15,11 @@ def test_references_pass(capsys, monkeypatch):
     monkeypatch.delenv("RECSYS_GRADING", raising=False)
     assert check_history_builder(_reference_history_builder) is True
     assert check_masked_attention_pooling(_reference_masked_attention_pooling) is True
-    assert check_dice_eval(_reference_dice_eval) is True
+    assert check_masked_dice_train(_reference_masked_dice_train) is True
     out = capsys.readouterr().out
     assert "✓ check_history_builder: 4 hidden cases passed" in out
     assert "✓ check_masked_attention_pooling: 4 hidden cases passed" in out
-    assert "✓ check_dice_eval: 3 hidden cases passed" in out
+    assert "✓ check_masked_dice_train: 3 hidden cases passed" in out
 
 
 def test_the_notebooks_solutions_pass():
@@ -40,8 +40,14 @@ def test_the_notebooks_solutions_pass():
 
     assert check_history_builder(history_builder)
     assert check_masked_attention_pooling(pooling)
-    assert check_dice_eval(lambda s, a, m, v, e: torch.sigmoid((s - m) / (v + e).sqrt()) * s
-                           + (1 - torch.sigmoid((s - m) / (v + e).sqrt())) * a * s)
+    def masked_dice_train(s, mask, alpha, eps):
+        real = s[mask]                                        # (n_real, H)
+        mean, var = real.mean(0), real.var(0, unbiased=False)
+        p = torch.sigmoid((s - mean) / torch.sqrt(var + eps))
+        out = p * s + (1 - p) * alpha * s
+        return torch.where(mask.unsqueeze(-1), out, torch.zeros_like(out))
+
+    assert check_masked_dice_train(masked_dice_train)
 
 
 # --- history builder --------------------------------------------------------------------
@@ -123,23 +129,41 @@ def test_pooling_softmax_mistakes():
     assert "hidden case 1" in msg and "a softmax although softmax=False" in msg
 
 
-# --- Dice ---------------------------------------------------------------------------------
-def test_dice_shape_error_and_subtle_errors_get_different_messages():
-    shape = failure(check_dice_eval, lambda s, a, m, v, e: _reference_dice_eval(s, a, m, v, e).sum(1))
-    no_eps = failure(check_dice_eval, lambda s, a, m, v, e: _reference_dice_eval(s, a, m, v, 0.0))
-    batch = failure(check_dice_eval, lambda s, a, m, v, e: _reference_dice_eval(
-        s, a, s.mean(0), s.var(0, unbiased=False), e))
-    assert "has shape (8,) but should have shape (8, 3)" in shape
-    assert "hidden case 2 (a large eps)" in no_eps and "eps left out" in no_eps
-    assert "running statistics" in batch
-    assert len({shape, no_eps, batch}) == 3
+# --- Dice in training mode ---------------------------------------------------------------
+def _dice(**mistake):
+    return lambda s, m, a, e: _reference_masked_dice_train(s, m, a, e, **mistake)
 
 
-def test_dice_swapped_gate_and_variance():
-    swapped = failure(check_dice_eval, lambda s, a, m, v, e: _reference_dice_eval(s, a, m, v, e)
-                      * 0 + (1 - torch.sigmoid((s - m) / (v + e).sqrt())) * s
-                      + torch.sigmoid((s - m) / (v + e).sqrt()) * a * s)
+def test_dice_shape_error_and_padding_statistics_get_different_messages():
+    shape = failure(check_masked_dice_train,
+                    lambda s, m, a, e: _reference_masked_dice_train(s, m, a, e).sum(-1))
+    padding = failure(check_masked_dice_train, _dice(stats="all"))
+    not_zeroed = failure(check_masked_dice_train, _dice(zero_padding=False))
+    assert "has shape (4, 5) but should have shape (4, 5, 3)" in shape
+    assert "hidden case 1" in padding and "padding included" in padding
+    assert "must be 0" in not_zeroed
+    assert len({shape, padding, not_zeroed}) == 3
+
+
+def test_dice_statistics_over_the_wrong_axis_are_named():
+    per_position = failure(check_masked_dice_train, _dice(stats="position"))
+    per_sample = failure(check_masked_dice_train, _dice(stats="sample"))
+    assert "per position over the rows" in per_position
+    assert "torch-rechub's Dice" in per_sample
+
+
+def test_dice_variance_eps_and_gate_mistakes_are_named():
+    unbiased = failure(check_masked_dice_train, _dice(unbiased=True))
+    eps_out = failure(check_masked_dice_train, _dice(eps_outside=True))
+    swapped = failure(check_masked_dice_train, _dice(swap=True))
+    assert "unbiased variance" in unbiased
+    assert "hidden case 2" in eps_out and "eps added after the square root" in eps_out
     assert "p and 1 - p swapped" in swapped
-    var = failure(check_dice_eval, lambda s, a, m, v, e: torch.sigmoid((s - m) / (v + e)) * s
-                  + (1 - torch.sigmoid((s - m) / (v + e))) * a * s)
-    assert "variance instead of its square root" in var
+
+
+def test_dice_rows_without_history_come_out_as_zeros():
+    def nan_for_empty_rows(s, m, a, e):
+        out = _reference_masked_dice_train(s, m, a, e)
+        return torch.where(m.any(1)[:, None, None], out, torch.full_like(out, float("nan")))
+    msg = failure(check_masked_dice_train, nan_for_empty_rows)
+    assert "hidden case 2" in msg and "NaN" in msg

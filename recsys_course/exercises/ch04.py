@@ -5,7 +5,7 @@ Learners call, in the chapter's notebook::
     from recsys_course.exercises import ch04
     ch04.check_history_builder(history_builder)
     ch04.check_masked_attention_pooling(masked_attention_pooling)
-    ch04.check_dice_eval(dice_eval)
+    ch04.check_masked_dice_train(masked_dice_train)
 
 The exercises, as the notebook states them
 ------------------------------------------
@@ -25,10 +25,15 @@ The exercises, as the notebook states them
     scores with a softmax over the real positions only, then sum. A row without any real
     position returns the zero vector (not NaN).
 
-``dice_eval(s, alpha, running_mean, running_var, eps) -> (N, H) tensor``
-    The paper's Dice in evaluation mode: ``p = sigmoid((s - running_mean) /
-    sqrt(running_var + eps))`` per neuron (column), then ``p * s + (1 - p) * alpha * s``.
-    ``s`` is (N, H); ``alpha``, ``running_mean``, ``running_var`` are (H,).
+``masked_dice_train(s, mask, alpha, eps) -> (B, L, H) tensor``
+    The paper's Dice in training mode, inside the activation unit: ``s`` (B, L, H) holds
+    the hidden layer's pre-activations at every history position, ``mask`` (B, L) is
+    True at real positions; padded positions may hold any values. Per neuron (the last
+    axis), ``E[s]`` and ``Var[s]`` are the mean and the *biased* variance over the real
+    positions only (all rows, all real positions together); then
+    ``p = sigmoid((s - E[s]) / sqrt(Var[s] + eps))`` and the output is
+    ``p * s + (1 - p) * alpha * s`` at real positions and 0 at padded ones. ``alpha``
+    is (H,).
 
 The hidden cases are small synthetic inputs built here; the reference solutions are
 private (``_reference_*``). Chapter 04.
@@ -78,9 +83,32 @@ def _reference_masked_attention_pooling(scores, keys, mask, softmax: bool = Fals
     return (w.unsqueeze(-1) * keys).sum(dim=1)                      # (B, D)
 
 
-def _reference_dice_eval(s, alpha, running_mean, running_var, eps):
-    p = torch.sigmoid((s - running_mean) / torch.sqrt(running_var + eps))
-    return p * s + (1 - p) * alpha * s
+def _reference_masked_dice_train(s, mask, alpha, eps, stats: str = "real",
+                                 unbiased: bool = False, eps_outside: bool = False,
+                                 swap: bool = False, zero_padding: bool = True):
+    """The reference, and (through its switches) the usual mistakes. ``stats``: over the
+    real positions (``"real"``), over every position, padding included (``"all"``), per
+    sample over its neurons (``"sample"``, torch-rechub's Dice) or per position over the
+    rows (``"position"``, the (N, H) code applied to (B, L, H) unchanged)."""
+    mask = mask.bool()
+    H = s.shape[-1]
+    if stats == "real":
+        rows = s[mask]                                                  # (n_real, H)
+        mean, var = rows.mean(0), rows.var(0, unbiased=unbiased)        # (H,)
+    elif stats == "all":
+        rows = s.reshape(-1, H)
+        mean, var = rows.mean(0), rows.var(0, unbiased=unbiased)
+    elif stats == "sample":
+        mean = s.mean(-1, keepdim=True)                                 # (B, L, 1)
+        var = s.var(-1, unbiased=unbiased, keepdim=True)
+    else:
+        mean, var = s.mean(0), s.var(0, unbiased=unbiased)              # (L, H)
+    z = (s - mean) / (var.sqrt() + eps if eps_outside else torch.sqrt(var + eps))
+    p = torch.sigmoid(z)
+    if swap:
+        p = 1 - p
+    out = p * s + (1 - p) * alpha * s                                   # (B, L, H)
+    return out * mask[..., None] if zero_padding else out
 
 
 # ----------------------------------------------------------------------------------------
@@ -132,15 +160,20 @@ def _pooling_cases():
 
 def _dice_cases():
     g = torch.Generator().manual_seed(4)
-    yield ("8 rows, 3 neurons", torch.randn(8, 3, generator=g) * 2,
-           torch.tensor([0.25, -0.5, 0.1]), torch.tensor([0.5, -1.0, 0.0]),
-           torch.tensor([4.0, 0.25, 1.0]), 1e-8)
-    yield ("a large eps", torch.randn(5, 4, generator=g),
-           torch.tensor([0.2, 0.2, -0.3, 0.0]), torch.tensor([0.1, 0.2, 0.3, 0.4]),
-           torch.tensor([0.05, 0.5, 1.0, 2.0]), 0.5)
-    yield ("one row (evaluation works row by row)", torch.tensor([[1.5, -1.0, 3.0]]),
-           torch.tensor([0.1, 0.1, 0.1]), torch.tensor([1.0, 1.0, -2.0]),
-           torch.tensor([2.0, 0.5, 9.0]), 1e-8)
+
+    def block(B, L, H, lens, scale=2.0):
+        mask = torch.arange(L)[None, :] < torch.as_tensor(lens)[:, None]    # (B, L)
+        s = torch.randn(B, L, H, generator=g) * scale + 0.5
+        s = torch.where(mask[..., None], s, torch.full_like(s, 7.0))        # padding: garbage
+        return s, mask
+
+    s, mask = block(4, 5, 3, [5, 2, 3, 1])
+    yield ("4 rows of different lengths, 3 neurons", s, mask, torch.tensor([0.25, -0.5, 0.1]), 1e-8)
+    s, mask = block(3, 4, 4, [4, 0, 2], scale=0.3)
+    yield ("a large eps and a row without history", s, mask,
+           torch.tensor([0.2, 0.2, -0.3, 0.0]), 0.5)
+    s, mask = block(3, 3, 2, [3, 3, 3])
+    yield ("no padding at all", s, mask, torch.tensor([0.1, -0.2]), 1e-8)
 
 
 def _to_tensor(x, what):
@@ -256,32 +289,34 @@ def check_masked_attention_pooling(fn, run):
                          rtol=1e-5, mistakes=mistakes)
 
 
-@exercise("ch04", "dice_eval", title="Dice in evaluation mode")
-def check_dice_eval(fn, run):
-    """Check ``fn(s, alpha, running_mean, running_var, eps) -> (N, H)``."""
-    for name, s, alpha, mean, var, eps in _dice_cases():
+@exercise("ch04", "masked_dice_train", title="Dice in training mode over real positions")
+def check_masked_dice_train(fn, run):
+    """Check ``fn(s, mask, alpha, eps) -> (B, L, H)``: statistics of the real positions."""
+    for name, s, mask, alpha, eps in _dice_cases():
         with run.case(name):
-            got = run.call(fn, s, alpha, mean, var, eps)
+            got = run.call(fn, s, mask, alpha, eps)
             got = _to_tensor(got, "Dice's output")
-            ref = _reference_dice_eval(s.double(), alpha.double(), mean.double(), var.double(), eps)
-            sd = s.double()
+            sd, ad = s.double(), alpha.double()
+            ref = _reference_masked_dice_train(sd, mask, ad, eps)
             mistakes = {
-                "the batch's own mean and variance: in evaluation Dice uses the running "
-                "statistics": _reference_dice_eval(sd, alpha.double(), sd.mean(0),
-                                                   sd.var(0, unbiased=False), eps),
+                "the statistics taken over every position, padding included":
+                    _reference_masked_dice_train(sd, mask, ad, eps, stats="all"),
+                "the statistics taken per position over the rows (the (N, H) formula "
+                "applied to (B, L, H) unchanged): Dice's statistics are per neuron, over "
+                "all real positions of all rows":
+                    _reference_masked_dice_train(sd, mask, ad, eps, stats="position"),
+                "the statistics of each sample over its neurons (torch-rechub's Dice), "
+                "not of each neuron over the real positions":
+                    _reference_masked_dice_train(sd, mask, ad, eps, stats="sample"),
+                "the unbiased variance (divided by n - 1): the batch variance is biased":
+                    _reference_masked_dice_train(sd, mask, ad, eps, unbiased=True),
+                "eps added after the square root instead of inside it":
+                    _reference_masked_dice_train(sd, mask, ad, eps, eps_outside=True),
                 "p and 1 - p swapped (p multiplies s, 1 - p multiplies alpha * s)":
-                    (1 - torch.sigmoid((sd - mean) / torch.sqrt(var + eps))) * sd
-                    + torch.sigmoid((sd - mean) / torch.sqrt(var + eps)) * alpha * sd,
-                "eps left out of the square root":
-                    _reference_dice_eval(sd, alpha.double(), mean.double(), var.double(), 0.0),
-                "p itself (the gate), not the gated output p * s + (1 - p) * alpha * s":
-                    torch.sigmoid((sd - mean) / torch.sqrt(var + eps)),
-                "no centring (s / sqrt(var + eps) without subtracting the mean)":
-                    _reference_dice_eval(sd, alpha.double(), torch.zeros_like(sd[0]),
-                                         var.double(), eps),
+                    _reference_masked_dice_train(sd, mask, ad, eps, swap=True),
+                "the padded positions left with a value: they must be 0":
+                    _reference_masked_dice_train(sd, mask, ad, eps, zero_padding=False),
             }
-            p_var = torch.sigmoid((sd - mean) / (var.double() + eps))
-            mistakes["dividing by the variance instead of its square root"] = \
-                p_var * sd + (1 - p_var) * alpha * sd
-            expect_close(got, ref, what=f"Dice's output ({tuple(s.shape)})", atol=1e-6,
+            expect_shape(got, tuple(s.shape), what=f"Dice's output {tuple(s.shape)}")
+            expect_close(got, ref, what=f"Dice's output {tuple(s.shape)}", atol=1e-6,
                          rtol=1e-5, mistakes=mistakes)
