@@ -71,14 +71,13 @@ def check_downsampling_correction(fn, run):
             expected = _reference_correct_downsampled(p, w)
             with np.errstate(divide="ignore", invalid="ignore"):
                 mistakes = {
-                    "the downsampling map itself, p / (p + w (1 - p)), instead of its inverse":
+                    "the downsampling map itself, p / (p + w (1 - p)) (that is (1 - p) * w in "
+                    "the denominator instead of (1 - p) / w), instead of its inverse":
                         p / (p + w * (1 - p)),
                     "q = p * w (scaling the probability, not the odds)": p * w,
                     "q = p / w (scaling the probability up instead of the odds down)": p / w,
                     "the odds multiplied by w but returned as odds, p w / (1 - p), not as a "
                     "probability": p * w / (1 - p),
-                    "(1 - p) * w in the denominator instead of (1 - p) / w":
-                        p / (p + (1 - p) * w),
                 }
             if np.isnan(arr).any():
                 fail("the result contains NaN.",
