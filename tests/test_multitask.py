@@ -253,3 +253,113 @@ def test_naive_cvr_loss_ignores_the_cvr_logit_of_unclicked_rows():
     logits.grad = None
     esmm_loss(logits, y).backward()
     assert (logits.grad[[1, 3], 1] != 0).all()       # ESMM's CVR tower learns from every row
+
+
+# ----------------------------------------------------------------------------------------
+# recsys_course.multitask: data builders, training loop, paired verdicts
+# ----------------------------------------------------------------------------------------
+def tiny_movielens(n_users=30, n_items=60, per_user=12, seed=0):
+    """A MovieLens-shaped object with random ratings (no file needed)."""
+    import pandas as pd
+    from types import SimpleNamespace
+    rng = np.random.default_rng(seed)
+    rows = []
+    for u in range(1, n_users + 1):
+        for i in rng.choice(np.arange(1, n_items + 1), per_user, replace=False):
+            rows.append((u, int(i), int(rng.integers(1, 6)), int(rng.integers(0, 10_000))))
+    ratings = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    users = pd.DataFrame({"user_id": range(1, n_users + 1), "age": rng.integers(10, 70, n_users),
+                          "gender": rng.choice(["M", "F"], n_users),
+                          "occupation": rng.choice(["a", "b", "c"], n_users),
+                          "zip_code": rng.choice(["12345", "55555", "90210"], n_users)})
+    genres = ["Action", "Comedy", "Drama"]
+    items = pd.DataFrame({"item_id": range(1, n_items + 1),
+                          "release_date": rng.choice(["01-Jan-1995", "01-Jan-1987", None], n_items)})
+    for g in genres:
+        items[g] = rng.integers(0, 2, n_items)
+    return SimpleNamespace(ratings=ratings, users=users, items=items, genres=genres)
+
+
+def test_movielens_impressions_adds_unwatched_rows_with_zero_labels_in_the_rating_split():
+    from recsys_course import multitask as mt
+    ml = tiny_movielens()
+    task = mt.movielens_impressions(ml, negatives=2, embed_dim=4)
+    f = task.frame
+    watched = f[f["click"] == 1]
+    unwatched = f[f["click"] == 0]
+    assert len(watched) == len(ml.ratings)
+    assert 0 < len(unwatched) <= 2 * len(ml.ratings)
+    assert (unwatched["conversion"] == 0).all()
+    assert ((watched["conversion"] == 1) == (watched["rating"] >= 4)).all()
+    rated = set(zip(ml.ratings["user_id"], ml.ratings["item_id"]))
+    assert not any(pair in rated for pair in zip(unwatched["user_id"], unwatched["item_id"]))
+    assert not unwatched.duplicated(["user_id", "item_id"]).any()
+    assert sum(task.sizes().values()) == len(f)
+    x, y = task.train
+    assert y.shape == (task.sizes()["train"], 2) and set(x) == {feat.name for feat in task.features}
+    xc, yc = task.clicked("train")
+    assert (yc[:, 0] == 1).all() and len(yc) == int(task.train[1][:, 0].sum())
+
+
+def test_sample_unwatched_keeps_each_impression_with_its_rating_time():
+    from recsys_course import multitask as mt
+    ml = tiny_movielens(seed=1)
+    neg = mt.sample_unwatched(ml.ratings, negatives=3, seed=0)
+    src = ml.ratings.iloc[neg["source_row"]]
+    assert (neg["timestamp"].to_numpy() == src["timestamp"].to_numpy()).all()
+    assert (neg["user_id"].to_numpy() == src["user_id"].to_numpy()).all()
+    assert neg.groupby("source_row").size().max() <= 3
+
+
+def test_selection_bias_lab_plants_truth_and_observes_conversions_only_after_clicks():
+    from recsys_course import multitask as mt
+    lab = mt.selection_bias_lab(n_users=300, n_items=100, per_user=20, rho=-0.8, seed=1)
+    f = lab.frame
+    assert (f["conversion"] == f["click"] * f["z"]).all()
+    # with appeal and quality anti-correlated, clicked rows convert less than the average
+    # impression would: the planted selection bias (6000 rows; the gap is ~0.05 with sd ~0.01)
+    assert f.loc[f["click"] == 1, "p_cvr"].mean() < f["p_cvr"].mean() - 0.01
+    assert set(f["split"]) == {"train", "valid", "test"}
+
+
+@pytest.mark.parametrize("rho", [1.0, 0.0, -1.0])
+def test_correlated_tasks_follow_the_requested_correlation(rho):
+    from recsys_course import multitask as mt
+    t = mt.correlated_tasks(n_rows=4000, correlation=rho, seed=0)
+    y = t.train[1].numpy()
+    r = np.corrcoef(y.T)[0, 1]
+    if rho == 1.0:
+        assert r > 0.99                      # the same task twice, up to the noise
+    elif rho == -1.0:
+        assert r < 0.5
+    else:
+        assert abs(r) < 0.6
+    assert abs(y.mean(0)).max() < 1e-4 and np.allclose(y.std(0), 1, atol=1e-3)
+
+
+def test_fit_multitask_lowers_the_loss_and_keeps_the_best_epoch():
+    from recsys_course import multitask as mt
+    t = mt.correlated_tasks(n_rows=2000, correlation=0.5, seed=0)
+    torch.manual_seed(0)
+    model = SharedBottom(t.features, n_tasks=2, bottom_dims=(16,), tower_dims=(8,), batch_norm=False)
+    before = -mt.neg_mse(model, t.valid)
+    hist = mt.fit_multitask(model, t.train, t.valid, loss_fn=mt.mse_per_task,
+                            score_fn=mt.neg_mse, epochs=5, batch_size=128, lr=3e-3)
+    after = -mt.neg_mse(model, t.valid)
+    assert after < before
+    assert after == pytest.approx(-max(hist.valid_score), rel=1e-6)
+
+
+def test_paired_comparison_verdict_follows_the_numbers_either_way():
+    from recsys_course import multitask as mt
+    a, b = np.array([0.71, 0.72, 0.73]), np.array([0.70, 0.705, 0.71])
+    _, s = mt.paired_comparison(a, b, "A", "B", "AUC")
+    assert s.startswith("A beats B")
+    _, s = mt.paired_comparison(b, a, "B", "A", "AUC")
+    assert s.startswith("A beats B")
+    _, s = mt.paired_comparison(a, b, "A", "B", "loss", higher_is_better=False)
+    assert s.startswith("B beats A")
+    _, s = mt.paired_comparison(np.array([0.7, 0.8, 0.6]), np.array([0.71, 0.69, 0.7]), "A", "B", "AUC")
+    assert "not separated" in s
+    _, s = mt.paired_comparison([0.7], [0.6], "A", "B", "AUC")
+    assert "single seed" in s
