@@ -179,7 +179,7 @@ def test_rechub_mmoe_gate_depends_on_the_batch_in_training_mode_and_the_papers_d
         full = ours.gates(x)[:8]
         alone = ours.gates(first)
     assert (full - alone).abs().max() > 1e-4
-    paper = MMoE(ours.embedding.features, n_tasks=2, n_experts=3, gate="paper").train()
+    paper = MMoE(ours.embedding.features, n_tasks=2, n_experts=3).train()
     with torch.no_grad():
         assert torch.allclose(paper.gates(x)[:8], paper.gates(first), atol=1e-6)
 
@@ -203,6 +203,15 @@ def test_models_return_one_logit_per_task(make):
     model = make(toy_features())
     out = model(toy_batch(17))
     assert out.shape == (17, 2 if isinstance(model, ESMM) else 3)
+
+
+def test_mmoe_takes_torch_rechubs_gate_as_an_option_and_refuses_unknown_gates():
+    from recsys_course.reference.multitask import RechubGate
+    model = MMoE(toy_features(), n_tasks=2, n_experts=3, gate=RechubGate)
+    assert all(isinstance(g, RechubGate) for g in model.gate_modules)
+    assert model(toy_batch(9)).shape == (9, 2)
+    with pytest.raises(ValueError):
+        MMoE(toy_features(), gate="rechub")
 
 
 def test_mmoe_gates_are_distributions_over_the_experts():

@@ -16,16 +16,17 @@ gate weights (B, T, E) the chapter plots.
 
 Paper vs torch-rechub 0.9.0 (``torch_rechub.models.multi_task.MMOE``):
 
-* the paper's gate is a softmax of a linear map of the input (``gate="paper"``, no
-  bias); torch-rechub's gate is its MLP block with dims ``[E]``: Linear (with bias),
-  **BatchNorm1d**, softmax, Dropout(0) (``gate="rechub"``). In training mode its gate
-  logits are normalised with the batch's statistics, so a row's gate depends on the
-  other rows of its batch;
+* the paper's gate is a softmax of a linear map of the input, :class:`Gate` (the
+  default). torch-rechub's gate is its MLP block with dims ``[E]``: Linear (with bias),
+  **BatchNorm1d**, softmax, Dropout(0). In training mode its gate logits are normalised
+  with the batch's statistics, so a row's gate depends on the other rows of its batch.
+  It lives in the reference bridge, ``recsys_course.reference.multitask.RechubGate``,
+  and is passed as ``MMoE(..., gate=RechubGate)``;
 * torch-rechub returns probabilities (sigmoid of our logits for classification tasks).
 
 Experts and towers are the course's MLP blocks (``batch_norm=True`` is torch-rechub's
 Linear, BatchNorm1d, activation, Dropout). ``recsys_course.reference.multitask
-.mmoe_from_rechub`` builds ours with ``gate="rechub"`` and copies the weights.
+.mmoe_from_rechub`` builds ours with torch-rechub's gate and copies the weights.
 """
 from __future__ import annotations
 
@@ -40,37 +41,30 @@ from .shared_bottom import per_task
 
 
 class Gate(nn.Module):
-    """One task's gate: input (B, d) -> weights over E experts (B, E), rows sum to 1.
+    """One task's gate (paper, eq. 5): input (B, d) -> softmax(W x), weights over the E
+    experts (B, E), each row summing to 1."""
 
-    ``kind="paper"``: softmax(W x); ``kind="rechub"``: softmax(BatchNorm(W x + b)).
-    """
-
-    def __init__(self, input_dim: int, n_experts: int, kind: str = "paper"):
+    def __init__(self, input_dim: int, n_experts: int):
         super().__init__()
-        if kind not in ("paper", "rechub"):
-            raise ValueError(f"gate must be 'paper' or 'rechub', got {kind!r}")
-        self.kind = kind
-        self.linear = nn.Linear(input_dim, n_experts, bias=kind == "rechub")
-        self.norm = nn.BatchNorm1d(n_experts) if kind == "rechub" else None
+        self.linear = nn.Linear(input_dim, n_experts, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.linear(x)                                          # (B, E)
-        if self.norm is not None:
-            z = self.norm(z)
-        return torch.softmax(z, dim=1)                              # (B, E)
+        return torch.softmax(self.linear(x), dim=1)                 # (B, E)
 
 
 class MMoE(nn.Module):
     """E experts, T gates, T towers; logits (B, T).
 
-    ``gate``: ``"paper"`` or ``"rechub"`` (see the module docstring). Tower settings: one
-    for all towers or one per task, as in :class:`~recsys_course.models.SharedBottom`.
+    ``gate``: ``"paper"`` (:class:`Gate`) or a class called as ``gate(input_dim,
+    n_experts)`` that returns a module mapping (B, d) to gate weights (B, E), such as
+    torch-rechub's (see the module docstring). Tower settings: one for all towers or one
+    per task, as in :class:`~recsys_course.models.SharedBottom`.
     """
 
     def __init__(self, features: Sequence[Feature], n_tasks: int = 2, n_experts: int = 4,
                  expert_dims: Sequence[int] = (32,), tower_dims: Sequence[int] = (16,),
                  dropout: float = 0.0, activation: str = "relu", batch_norm: bool = True,
-                 gate: str = "paper", tower_dropout=None, tower_activation=None,
+                 gate="paper", tower_dropout=None, tower_activation=None,
                  init_std: float = 1e-2, padding_codes: dict[str, int | None] | None = None):
         super().__init__()
         if not expert_dims:
@@ -80,7 +74,11 @@ class MMoE(nn.Module):
         self.experts = nn.ModuleList(
             MLP(d, expert_dims, dropout, activation, batch_norm, output_layer=False)
             for _ in range(n_experts))
-        self.gate_modules = nn.ModuleList(Gate(d, n_experts, gate) for _ in range(n_tasks))
+        if gate == "paper":
+            gate = Gate
+        elif isinstance(gate, str) or not callable(gate):
+            raise ValueError(f"gate must be 'paper' or a gate class, got {gate!r}")
+        self.gate_modules = nn.ModuleList(gate(d, n_experts) for _ in range(n_tasks))
         self.towers = nn.ModuleList(
             MLP(expert_dims[-1], dims, drop, act, batch_norm) for dims, drop, act in zip(
                 per_task(tower_dims, n_tasks, "tower_dims", nested=True),

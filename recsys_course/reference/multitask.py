@@ -12,8 +12,9 @@ BatchNorm statistic, so that in eval mode
 pCTCVR] columns. What torch-rechub does differently from the papers, read from its source:
 
 * MMoE's gate is an MLP block: Linear (with bias), BatchNorm1d, softmax, Dropout(0). The
-  paper's gate is softmax(W x). Ours selects it with ``gate="rechub"``; the chapter shows
-  that in training mode such a gate makes a row's mixture depend on its batch.
+  paper's gate is softmax(W x). :class:`RechubGate` is torch-rechub's, for
+  ``MMoE(..., gate=RechubGate)``; the chapter shows that in training mode it makes a
+  row's mixture depend on its batch.
 * ESMM: same network and loss as the paper (its MTLTrainer sums the CTR and CTCVR losses);
   it computes the CTCVR loss on the rounded product of probabilities (BCELoss), ours in
   log space. Only categorical features, one embedding size per list.
@@ -30,6 +31,23 @@ from ..models.esmm import ESMM
 from ..models.mmoe import MMoE
 from ..models.rechub import _copy_rechub_mlp, _lineage_features, _lineage_mlp_spec
 from ..models.shared_bottom import SharedBottom
+
+
+class RechubGate(nn.Module):
+    """torch-rechub 0.9.0's MMoE gate: softmax(BatchNorm1d(W x + b)), (B, d) -> (B, E).
+
+    Its Dropout(0) is left out (it does nothing). In training mode BatchNorm uses the
+    batch's mean and variance of each gate logit, so a row's weights over the experts
+    depend on the other rows of its batch; in eval mode, on the running statistics.
+    """
+
+    def __init__(self, input_dim: int, n_experts: int):
+        super().__init__()
+        self.linear = nn.Linear(input_dim, n_experts)
+        self.norm = nn.BatchNorm1d(n_experts)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.norm(self.linear(x)), dim=1)     # (B, E)
 
 
 def _mlp_spec(seq, output_layer: bool) -> dict:
@@ -76,7 +94,7 @@ def shared_bottom_from_rechub(theirs) -> SharedBottom:
 
 
 def mmoe_from_rechub(theirs) -> MMoE:
-    """Our MMoE from torch-rechub's ``MMOE`` with its gate (``gate="rechub"``), weights copied."""
+    """Our MMoE from torch-rechub's ``MMOE`` with its gate (:class:`RechubGate`), weights copied."""
     features, codes = _lineage_features(theirs.features)
     specs = [_mlp_spec(e.mlp, output_layer=False) for e in theirs.experts]
     if any(s != specs[0] for s in specs):
@@ -84,7 +102,7 @@ def mmoe_from_rechub(theirs) -> MMoE:
     expert = specs[0]
     ours = MMoE(features, n_tasks=len(theirs.gates), n_experts=len(theirs.experts),
                 expert_dims=expert["dims"], dropout=expert["dropout"],
-                activation=expert["activation"], batch_norm=True, gate="rechub",
+                activation=expert["activation"], batch_norm=True, gate=RechubGate,
                 padding_codes=codes, **_tower_kwargs(theirs.towers))
     _copy_tables(ours, theirs)
     for a, b in zip(ours.experts, theirs.experts):
@@ -132,5 +150,5 @@ def rechub_esmm_outputs(logits: torch.Tensor) -> torch.Tensor:
     return torch.stack([p[:, 1], p[:, 0], p[:, 0] * p[:, 1]], dim=1)
 
 
-__all__ = ["esmm_from_rechub", "mmoe_from_rechub", "shared_bottom_from_rechub",
+__all__ = ["RechubGate", "esmm_from_rechub", "mmoe_from_rechub", "shared_bottom_from_rechub",
            "rechub_outputs", "rechub_esmm_outputs"]
