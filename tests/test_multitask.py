@@ -372,3 +372,16 @@ def test_paired_comparison_verdict_follows_the_numbers_either_way():
     assert "not separated" in s
     _, s = mt.paired_comparison([0.7], [0.6], "A", "B", "AUC")
     assert "single seed" in s
+
+
+@pytest.mark.parametrize("kind, cls", [("esmm", ESMM), ("mmoe", MMoE), ("shared_bottom", SharedBottom)])
+def test_the_classmethod_from_rechub_is_the_bridge_function(kind, cls):
+    build = {"esmm": build_esmm, "mmoe": build_mmoe, "shared_bottom": build_shared_bottom}[kind]
+    theirs, feats, _ = build(41)
+    perturb(theirs, 41)
+    ours = cls.from_rechub(theirs).eval()
+    from recsys_course.reference import multitask as ref
+    again = getattr(ref, f"{kind}_from_rechub")(theirs).eval()
+    x = make_batch(feats, 41)
+    with torch.no_grad():
+        assert torch.equal(ours(x), again(x))

@@ -56,6 +56,13 @@ class ESMM(nn.Module):
                              activation if cvr_activation is None else cvr_activation,
                              batch_norm)
 
+    @classmethod
+    def from_rechub(cls, model: nn.Module) -> "ESMM":
+        """Ours from torch-rechub's model, weights copied: see
+        ``recsys_course.reference.multitask.esmm_from_rechub`` (imported only when called)."""
+        from ..reference.multitask import esmm_from_rechub
+        return esmm_from_rechub(model)
+
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         e = self.embedding.flat(x)                                  # (B, sum of D)
         return torch.cat([self.ctr_tower(e), self.cvr_tower(e)], dim=1)  # (B, 2)

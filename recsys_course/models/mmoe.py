@@ -92,6 +92,13 @@ class MMoE(nn.Module):
         gates = torch.stack([g(e) for g in self.gate_modules], dim=1)  # (B, T, E)
         return experts, gates
 
+    @classmethod
+    def from_rechub(cls, model: nn.Module) -> "MMoE":
+        """Ours from torch-rechub's model, weights copied: see
+        ``recsys_course.reference.multitask.mmoe_from_rechub`` (imported only when called)."""
+        from ..reference.multitask import mmoe_from_rechub
+        return mmoe_from_rechub(model)
+
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         experts, gates = self._parts(x)
         mixed = gates @ experts                                     # (B, T, H)

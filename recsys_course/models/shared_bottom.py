@@ -69,6 +69,13 @@ class SharedBottom(nn.Module):
                 per_task(activation if tower_activation is None else tower_activation, n_tasks,
                          "tower_activation")))
 
+    @classmethod
+    def from_rechub(cls, model: nn.Module) -> "SharedBottom":
+        """Ours from torch-rechub's model, weights copied: see
+        ``recsys_course.reference.multitask.shared_bottom_from_rechub`` (imported only when called)."""
+        from ..reference.multitask import shared_bottom_from_rechub
+        return shared_bottom_from_rechub(model)
+
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
         h = self.bottom(self.embedding.flat(x))                     # (B, H)
         return torch.cat([tower(h) for tower in self.towers], dim=1)  # (B, T)
