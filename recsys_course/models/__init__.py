@@ -15,3 +15,6 @@ from .pnn import PNN  # noqa: F401  chapter 02
 from .wide_deep import WideDeep  # noqa: F401  chapter 02
 from .deepfm import DeepFM  # noqa: F401  chapters 02, 03
 from .dcn import DCN  # noqa: F401  chapter 02
+from .shared_bottom import SharedBottom  # noqa: F401  chapter 07
+from .mmoe import MMoE  # noqa: F401  chapter 07
+from .esmm import ESMM  # noqa: F401  chapter 07

@@ -1,4 +1,5 @@
-"""``from_rechub(theirs)``: our model from a torch-rechub 0.9.0 model, its behaviour
+"""Converters of torch-rechub 0.9.0 ranking models to ours (``reference.from_rechub``
+dispatches to them): our model from theirs, its behaviour
 selected and its weights copied, so that ``torch.sigmoid(ours(x)) == theirs(x)``.
 
 Chapters 02, 03 and 04 use it to show the course's models compute what the reference
@@ -19,20 +20,6 @@ from ..models.layers import MLP
 from .features import from_rechub_features, rechub_features_module
 from .models import (RechubDeepFM, RechubDice, RechubDIN, RechubWideDeep,
                      rechub_activation)
-
-
-def from_rechub(theirs: nn.Module) -> nn.Module:
-    """Our counterpart of a torch-rechub ranking model (``DIN``, ``DeepFM``, ``WideDeep``
-    or ``DCN``), its behaviour selected and its weights copied; in the same train/eval
-    mode. Ours returns logits: ``torch.sigmoid(ours(x))`` equals ``theirs(x)``."""
-    converters = {"DIN": din_from_rechub, "DeepFM": deepfm_from_rechub,
-                  "WideDeep": widedeep_from_rechub, "DCN": dcn_from_rechub}
-    from torch_rechub.models import ranking
-    for name, convert in converters.items():
-        if isinstance(theirs, getattr(ranking, name)):
-            return convert(theirs)
-    raise TypeError(f"no counterpart for {type(theirs).__name__}; "
-                    f"supported: {', '.join(converters)}")
 
 
 # --- shared pieces ---

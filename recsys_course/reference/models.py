@@ -52,7 +52,7 @@ class RechubDice(nn.Module):
 def rechub_activation(name):
     """torch-rechub's activation names: its ``"dice"`` is :class:`RechubDice`."""
     if isinstance(name, str) and name.lower() == "dice":
-        return lambda dim: RechubDice(dim)
+        return RechubDice                        # a callable width -> module, equal to itself
     return name
 
 
