@@ -22,7 +22,8 @@ folder, or a folder that contains ``_build/html``). The HTML is served by
 ``http.server`` on 127.0.0.1 and opened in headless Chromium, driven through the
 Chrome DevTools protocol over ``--remote-debugging-pipe``: no Python package beyond the
 standard library, no WebDriver. Chromium comes from Debian (``tools/install_chromium.sh``);
-``RECSYS_CHROMIUM`` may name another binary. Without Chromium the browser tests skip.
+``RECSYS_CHROMIUM`` may name another binary. Without Chromium the browser tests skip,
+except on CI (``CI=true``), where they fail.
 
 ``test_error_cell_fails_the_build`` needs no browser: it builds a one-notebook book
 with the project's ``_config.yml`` and checks that a cell raising an error fails the
@@ -359,8 +360,11 @@ class Browser:
 def browser(tmp_path_factory):
     binary = find_chromium()
     if binary is None:
-        pytest.skip("Chromium is not installed: run tools/install_chromium.sh "
-                    "(Debian packages chromium and chromium-driver) or set RECSYS_CHROMIUM")
+        how = ("Chromium is not installed: run tools/install_chromium.sh (Debian packages "
+               "chromium, chromium-driver, fonts-wqy-zenhei) or set RECSYS_CHROMIUM to a binary")
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(how + " (CI=true requires the browser test)")
+        pytest.skip(how)
     chrome = Browser(binary, tmp_path_factory.mktemp("chromium"))
     yield chrome
     chrome.close()

@@ -129,6 +129,10 @@ def _run_fake_session(tmp_path: Path, budget: float) -> subprocess.CompletedProc
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
+# The two sessions below time real sleeps, yet hold on any machine: a sleep never takes
+# less than asked, so 0.6 s of sleeps always exceed a 0.2 s budget; and a 30 s budget
+# leaves 50 times the sleeps' length for scheduling delays and pytest's own per-item
+# overhead, far beyond what one core or a busy neighbour adds (at most a few times).
 def test_a_session_with_a_fake_notebook_over_budget_fails(tmp_path):
     proc = _run_fake_session(tmp_path, budget=0.2)
     out = proc.stdout

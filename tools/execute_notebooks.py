@@ -50,6 +50,9 @@ def main(argv=None) -> int:
         failed |= status != "ok"
         rows.append({"notebook": nb.name, "mode": mode, "seconds": round(seconds, 1), "status": status})
         print(f"{nb.name:<32} {mode:<5} {seconds:7.1f} s  {status}", flush=True)
+    passed = sum(r["status"] == "ok" for r in rows)
+    print(f"{passed} passed, {len(rows) - passed} failed, {sum(r['seconds'] for r in rows):.1f} s "
+          f"in all ({mode} mode, Python {sys.version.split()[0]})", flush=True)
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(rows[0]))
