@@ -12,7 +12,15 @@ from recsys_course.models import (DCN, FM, FNN, LR, PNN, DeepFM, EmbeddingMLP, W
 from recsys_course.models.layers import CrossNetwork, FMInteraction, InnerProduct
 from recsys_course.models.wide_deep import cross_ids
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models run faster on one thread; the count is put back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 B = 8
 FEATURES = [
     SparseFeature("user", vocab_size=7, embed_dim=4),

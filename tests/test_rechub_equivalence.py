@@ -19,7 +19,15 @@ from torch_rechub.models import ranking  # noqa: E402
 from recsys_course.models import DCN  # noqa: E402
 from recsys_course.reference import RechubDeepFM, RechubWideDeep, from_rechub  # noqa: E402
 
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models run faster on one thread; the count is put back afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 ATOL = 1e-6
 B, L = 32, 6
 KINDS = ["dense", "sparse", "mixed", "sequence", "shared"]
