@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import metrics
+from .experiments import difference_verdict
 from .features import DenseFeature, Feature, Preprocessor, time_split
 from .tasks import SPARSE, movielens_frame
 from .train import make_adam, n_rows, take
@@ -348,8 +349,10 @@ def paired_comparison(a, b, name_a: str, name_b: str, what: str,
 
     The row holds both means and the mean of the paired differences ``a - b`` with its
     Student t interval (``metrics.mean_ci``). The verdict names a winner only when the
-    interval excludes 0, says "not separated" otherwise, and "a single seed" when there
-    is no interval: whichever way a rerun falls, the sentence matches its numbers.
+    interval excludes 0 (winner first, ``winner - loser``), says "not separated"
+    otherwise, and gives no verdict for a single seed: the sentence is
+    :func:`recsys_course.experiments.difference_verdict`'s, so it matches its numbers
+    whichever way a rerun falls.
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
@@ -357,15 +360,8 @@ def paired_comparison(a, b, name_a: str, name_b: str, what: str,
     m, lo, hi = metrics.mean_ci(a - b, alpha)
     row = {"what": what, name_a: a.mean(), name_b: b.mean(), "diff": m, "low": lo, "high": hi,
            "seeds": len(a)}
-    spread = f"{what}: {name_a} - {name_b} = {m:+.4f}"
-    if not np.isfinite([lo, hi]).all():
-        return row, f"{spread} on a single seed: no interval, no verdict."
-    spread += f", {100 * (1 - alpha):.0f}% interval [{lo:+.4f}, {hi:+.4f}] over {len(a)} seeds"
-    if lo > 0 or hi < 0:
-        a_better = (lo > 0) == higher_is_better
-        win, lose = (name_a, name_b) if a_better else (name_b, name_a)
-        return row, f"{win} beats {lose} ({spread})."
-    return row, f"{name_a} and {name_b} are not separated ({spread}; the interval contains 0)."
+    how = f"{100 * (1 - alpha):.0f}% t interval over {len(a)} paired seeds"
+    return row, difference_verdict(name_a, name_b, (m, lo, hi), what, higher_is_better, how)
 
 
 __all__ = ["MultiTask", "movielens_impressions", "sample_unwatched", "selection_bias_lab",
