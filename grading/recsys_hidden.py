@@ -277,7 +277,6 @@ def _evaluate(job: dict) -> dict:
     sys.path.insert(0, job["package_dir"])
     import numpy  # noqa: F401  (imported before the student's code runs)
     import pandas  # noqa: F401
-    import torch  # noqa: F401
 
     module = importlib.import_module(f"recsys_course.exercises.{job['chapter']}")
     from recsys_course.exercises import core

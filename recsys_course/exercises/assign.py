@@ -153,6 +153,11 @@ def mark_solution(source: str, label: str = "") -> str:
         start = _body_start(node)
         if not start or start == node.lineno:
             return  # no body to hide, or a one-line definition (left whole)
+        while start - 2 >= node.lineno and (not lines[start - 2].strip() or
+                                            lines[start - 2].lstrip().startswith("#")):
+            start -= 1  # comments above the first statement belong to the solution
+        while not lines[start - 1].strip():
+            start += 1
         indent = re.match(r"\s*", lines[start - 1]).group(0)
         spans.append((start, node.end_lineno, indent, what))
 

@@ -11,11 +11,21 @@ export cell may stand in for the notebook (``ada__00_data_tour.zip``).
 
 How a submission is graded
 --------------------------
-``otter run -a <autograder.zip> <submission>`` runs in its own process group (killed at
-the time limit): otter executes the notebook top to bottom in a fresh kernel and scores it
-from the autograder's own test files, never from what the notebook printed. The
-autograder of a notebook ``00_data_tour`` is ``ASSIGNMENTS/00_data_tour/autograder.zip``
-(the layout ``recsys-course assign`` writes), or the one zip given with ``--autograder``.
+1. ``otter run -a <autograder.zip> <submission>`` runs in its own process group (killed
+   at the time limit): otter executes the notebook top to bottom in a fresh kernel and
+   scores it from the autograder's test files, never from what the notebook printed. The
+   autograder of a notebook ``00_data_tour`` is ``ASSIGNMENTS/00_data_tour/autograder.zip``
+   (the layout ``recsys-course assign`` writes), or the one zip given with
+   ``--autograders``.
+2. Otter's tests run inside the student's kernel, where the student's code ran first and
+   could have rewritten the test files on disk or patched otter itself. So each question
+   is graded a second time outside that kernel, without running the notebook: the
+   definitions of the submission (top-level imports, functions, classes and constants of
+   its code cells; no other statement) are executed in a fresh process that runs the
+   hidden check of the autograder (its own ``recsys_hidden.py``, package copy and secret
+   salt, extracted anew for every submission). A question keeps otter's points only if
+   this out-of-kernel check passes too; the CSV's note names every question whose points
+   it took back.
 
 The CSV
 -------
@@ -32,9 +42,12 @@ Chapter: 00 (how the exercises work); used by instructors, not learners.
 """
 from __future__ import annotations
 
+import ast
 import csv
+import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -123,6 +136,116 @@ def _readable(path: Path) -> str | None:
 
 
 # ----------------------------------------------------------------------------------------
+# The out-of-kernel check
+# ----------------------------------------------------------------------------------------
+_HIDDEN_CALL = re.compile(r"check_hidden\(env,\s*['\"](\w+)['\"],\s*['\"](\w+)['\"],"
+                          r"\s*['\"](\w+)['\"]\)")
+_NAME = re.compile(r"^name\s*=\s*['\"]([^'\"]+)['\"]", re.MULTILINE)
+
+
+def hidden_checks(tests_dir: Path) -> dict[str, tuple[str, str, str]]:
+    """``{question: (chapter, check, learner's function)}`` from an autograder's tests."""
+    found = {}
+    for path in sorted(tests_dir.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name, call = _NAME.search(text), _HIDDEN_CALL.search(text)
+        if name and call:
+            found[name.group(1)] = call.groups()
+    return found
+
+
+def _simple_decorator(node: ast.expr) -> bool:
+    if isinstance(node, ast.Call):
+        node = node.func
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
+
+
+def _literal(node: ast.expr) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def definitions(nb: dict) -> str:
+    """The top-level imports, functions, classes and literal constants of a notebook's code
+    cells, in order; every other statement (calls, loops, patches, file writes) is left
+    out. Lines starting with ``%`` or ``!`` (IPython) are dropped; a cell that is not
+    valid Python is skipped."""
+    keep: list[str] = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        source = "\n".join(line for line in source.splitlines()
+                           if not line.lstrip().startswith(("%", "!")))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                keep.append(ast.unparse(node))
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if all(_simple_decorator(d) for d in node.decorator_list):
+                    keep.append(ast.unparse(node))
+            elif isinstance(node, ast.Assign) and _literal(node.value) and \
+                    all(isinstance(t, ast.Name) for t in node.targets):
+                keep.append(ast.unparse(node))
+    return "\n\n".join(keep) + "\n"
+
+
+def _load_hidden(files_dir: Path):
+    spec = importlib.util.spec_from_file_location(
+        f"recsys_hidden_{abs(hash(str(files_dir)))}", files_dir / "recsys_hidden.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def recheck(submission: Path, autograder: Path, result: Result) -> None:
+    """Take back otter's points of every question whose hidden check fails outside the
+    student's kernel (see the module docstring)."""
+    if not any(result.points.values()):
+        return
+    with tempfile.TemporaryDirectory(prefix="recsys-recheck-") as tmp:
+        with zipfile.ZipFile(autograder) as z:
+            z.extractall(tmp)
+        files = Path(tmp) / "files"
+        checks = hidden_checks(Path(tmp) / "tests")
+        if not (files / "recsys_hidden.py").is_file() or not checks:
+            return  # not an autograder of `recsys-course assign`: otter's scores stand
+        hidden = _load_hidden(files)
+        if submission.suffix == ".zip":
+            with zipfile.ZipFile(submission) as z:
+                name = next(n for n in z.namelist() if n.endswith(".ipynb"))
+                nb = json.loads(z.read(name).decode("utf-8"))
+        else:
+            nb = json.loads(submission.read_text(encoding="utf-8"))
+        source = definitions(nb)
+        taken = []
+        for question, earned in sorted(result.points.items()):
+            if not earned or question not in checks:
+                continue
+            chapter, check, fn_name = checks[question]
+            verdict = hidden.run_isolated(chapter, check, fn_name, source,
+                                          package_dir=str(files / hidden.PACKAGE_DIR))
+            if not verdict.get("passed"):
+                result.points[question] = 0.0
+                taken.append(question)
+                result.feedback[question] = (result.feedback.get(question, "") +
+                                             "\n[out-of-kernel check] " +
+                                             str(verdict.get("message", "")))
+        if taken:
+            result.note = ("points taken back (the out-of-kernel check failed): " +
+                           ", ".join(taken))
+
+
+# ----------------------------------------------------------------------------------------
 # Grading one submission
 # ----------------------------------------------------------------------------------------
 def _kill(proc: subprocess.Popen) -> None:
@@ -187,7 +310,14 @@ def grade_one(sub: Submission, autograder: Path | None, timeout: float) -> Resul
         if not result.points:
             result.status = CRASH
             result.note = "otter ran but recorded no results (the notebook stopped the " \
-                          "grading, e.g. with sys.exit in a checked function)"
+                          "grading)"
+            return result
+    try:
+        recheck(sub.path, autograder, result)
+    except Exception as e:  # an unreadable submission part: nothing can be confirmed
+        for question in result.points:
+            result.points[question] = 0.0
+        result.note = f"the out-of-kernel check could not run ({type(e).__name__}: {e})"
     return result
 
 
