@@ -230,6 +230,7 @@ def otter_notebook(nb: Any, name: str, *, points: float = 1,
     config = {
         "name": name,
         "runs_on": "colab",
+        "python_version": "3.11",   # the Gradescope image: the Python the course is tested on
         "requirements": "requirements.txt",
         "init_cell": True,
         "check_all_cell": False,

@@ -154,6 +154,25 @@ def hidden_checks(tests_dir: Path) -> dict[str, tuple[str, str, str]]:
     return found
 
 
+_POINTS = re.compile(r"^points\s*=\s*([0-9.]+)", re.MULTILINE)
+
+
+def questions_of(autograder: Path) -> dict[str, float]:
+    """``{question: points}`` of an autograder zip (from its test files)."""
+    found = {}
+    try:
+        with zipfile.ZipFile(autograder) as z:
+            for name in sorted(z.namelist()):
+                if name.startswith("tests/") and name.endswith(".py"):
+                    text = z.read(name).decode("utf-8", errors="replace")
+                    q, points = _NAME.search(text), _POINTS.search(text)
+                    if q:
+                        found[q.group(1)] = float(points.group(1)) if points else 1.0
+    except (OSError, zipfile.BadZipFile):
+        pass
+    return found
+
+
 def _simple_decorator(node: ast.expr) -> bool:
     if isinstance(node, ast.Call):
         node = node.func
@@ -270,6 +289,9 @@ def _read_scores(results_json: Path, result: Result) -> None:
 def grade_one(sub: Submission, autograder: Path | None, timeout: float) -> Result:
     """Run otter on one submission (never raises for a bad submission)."""
     result = Result(sub)
+    if autograder is not None:
+        result.max_points = questions_of(autograder)
+        result.points = {q: 0.0 for q in result.max_points}
     why = _readable(sub.path)
     if why:
         result.status, result.note = INVALID, why
@@ -307,7 +329,7 @@ def grade_one(sub: Submission, autograder: Path | None, timeout: float) -> Resul
         except (ValueError, KeyError) as e:
             result.status, result.note = CRASH, f"unreadable otter results: {e}"
             return result
-        if not result.points:
+        if not result.feedback:  # otter read no question from its results
             result.status = CRASH
             result.note = "otter ran but recorded no results (the notebook stopped the " \
                           "grading)"
