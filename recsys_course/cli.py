@@ -113,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 how = "salted random cases" if a.varied.get(q.name) else \
                     "the public cases (the check draws no random case)"
                 print(f"  {q.name:32s} {q.check}({q.fn_name}); hidden test: {how}")
+            if not args.no_run_tests:  # otter assign fails unless the solutions score fully
+                print("  otter ran the solution notebook (RECSYS_SMOKE=1): full marks")
             print(f"  student notebook  {a.student}\n  autograder folder {a.autograder_dir}\n"
                   f"  Gradescope zip    {a.autograder_zip}")
         return 0

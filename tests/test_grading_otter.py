@@ -122,6 +122,8 @@ def test_assign_writes_student_notebook_autograder_and_gradescope_zip(assignment
         tests = z.read("tests/ch00_click_rate.py").decode()
         secret = json.loads(z.read("files/recsys_secret.json"))
         environment = z.read("environment.yml").decode()
+        entry = z.read("run_autograder").decode()
+    assert "export RECSYS_SMOKE=1" in entry    # Gradescope grades the chapter's small version
     assert "python=3.11" in environment
     assert "recsys-course @ git+https://github.com/recsys-course/ranking-from-scratch" in \
         environment                               # Gradescope installs the package

@@ -7,7 +7,8 @@ notebook::
         source/00_data_tour.ipynb     the notebook in otter-assign's format (generated)
         student/00_data_tour.ipynb    otter's student notebook: hand this out
         autograder/                   otter's autograder folder (solutions, all tests)
-        autograder.zip                otter's Gradescope autograder (also for `otter run`)
+        autograder.zip                otter's Gradescope autograder (also for `otter run`);
+                                      its entry script exports RECSYS_SMOKE=1
 
 How a chapter notebook becomes an otter assignment
 --------------------------------------------------
@@ -340,6 +341,22 @@ def _otter(*args: str, cwd: Path | None = None, env: dict | None = None) -> None
                            f"{proc.stderr[-3000:]}")
 
 
+def _smoke_mode_zip(src: Path, dest: Path) -> None:
+    """Copy otter's autograder zip, with ``RECSYS_SMOKE=1`` exported by its entry script:
+    a graded notebook runs in smoke mode (its exercises do not depend on the mode, and a
+    chapter's full experiments would take minutes per submission)."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "run_autograder":
+                lines = data.decode().splitlines()
+                lines.insert(1, "export RECSYS_SMOKE=1")
+                data = ("\n".join(lines) + "\n").encode()
+            zout.writestr(item, data)
+
+
 def assign(notebook: str | Path, out_dir: str | Path, *, points: float = 1,
            package: str = DEFAULT_PACKAGE, seed: int | None = None, run_tests: bool = True,
            timeout: float = 120) -> Assignment:
@@ -389,6 +406,8 @@ def assign(notebook: str | Path, out_dir: str | Path, *, points: float = 1,
     if not zips:
         raise RuntimeError(f"otter assign wrote no autograder zip in {autograder}")
     zip_path = folder / "autograder.zip"
-    shutil.copy2(zips[-1], zip_path)
+    _smoke_mode_zip(zips[-1], zip_path)
+    for z in zips:
+        z.unlink()
     return Assignment(notebook, folder, student / f"{stem}.ipynb", autograder, zip_path,
                       questions, varied)

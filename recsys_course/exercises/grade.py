@@ -12,7 +12,8 @@ export cell may stand in for the notebook (``ada__00_data_tour.zip``).
 How a submission is graded
 --------------------------
 1. ``otter run -a <autograder.zip> <submission>`` runs in its own process group (killed
-   at the time limit): otter executes the notebook top to bottom in a fresh kernel and
+   at the time limit): otter executes the notebook top to bottom in a fresh kernel, in
+   smoke mode (``RECSYS_SMOKE=1``, as the zip's entry script sets on Gradescope), and
    scores it from the autograder's test files, never from what the notebook printed. The
    autograder of a notebook ``00_data_tour`` is ``ASSIGNMENTS/00_data_tour/autograder.zip``
    (the layout ``recsys-course assign`` writes), or the one zip given with
@@ -308,8 +309,9 @@ def grade_one(sub: Submission, autograder: Path | None, timeout: float) -> Resul
         out.mkdir()
         cmd = [sys.executable, "-m", "otter", "run", "-a", str(autograder.resolve()),
                "-o", str(out), "--no-logo", str(target)]
+        env = dict(os.environ, RECSYS_SMOKE="1")  # the chapter's small version, as Gradescope
         proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
+                                text=True, start_new_session=True, env=env)
         try:
             log, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
