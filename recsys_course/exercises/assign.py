@@ -312,6 +312,8 @@ def choose_salt(nb: Any, questions: list[Question], source_dir: Path,
                 seed: int | None = None, tries: int = 5) -> tuple[int, dict[str, bool]]:
     """A salt under which every reference solution passes its hidden check, and for each
     question whether its check drew salted random cases."""
+    from .grade import definitions
+
     hidden = _load_hidden(source_dir)
     package = str(source_dir / hidden.PACKAGE_DIR)
     rng_salt = seed if seed is not None else secrets.randbelow(2 ** 31)
@@ -319,8 +321,10 @@ def choose_salt(nb: Any, questions: list[Question], source_dir: Path,
         salt = rng_salt + attempt
         varied, failures = {}, []
         for q in questions:
-            verdict = hidden.run_isolated(q.chapter, q.check, q.fn_name,
-                                          nb.cells[q.solution].source, salt=salt,
+            # the notebook's definitions up to the solution (its imports included), as
+            # `recsys-course grade` sends a submission's
+            source = definitions({"cells": nb.cells[:q.solution + 1]})
+            verdict = hidden.run_isolated(q.chapter, q.check, q.fn_name, source, salt=salt,
                                           package_dir=package)
             varied[q.name] = bool(verdict.get("varied"))
             if not verdict.get("passed"):
