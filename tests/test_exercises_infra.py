@@ -467,3 +467,21 @@ def test_cli_help_lists_the_instructor_commands(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "assign" in out and "grade" in out and "student-copies" not in out
+
+
+def test_book_folds_code_solutions_behind_a_click():
+    spec = importlib.util.spec_from_file_location(
+        "sphinx_fixes_under_test", Path(__file__).resolve().parents[1] / "book" / "_ext" /
+        "sphinx_fixes.py")
+    fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixes)
+    nb = json.loads(nbformat.writes(chapter_notebook()))
+    assert fixes.fold_solutions(nb) == 2          # the two code cells tagged solution
+    by_source = {"".join(c["source"])[:20]: c["metadata"] for c in nb["cells"]}
+    solution = by_source[SOLUTION_CLICK_RATE[:20]]
+    assert solution["tags"] == ["solution", "hide-input"]
+    assert solution["mystnb"]["code_prompt_show"] == "Show the solution"
+    quiz = by_source["SECRET-ANSWER: a 4 i"]      # markdown answers keep their own dropdowns
+    assert quiz["tags"] == ["solution"] and "mystnb" not in quiz
+    assert "hide-input" not in by_source["ch00.check_click_rate(click_rate)"[:20]].get("tags", [])
+    assert fixes.fold_solutions(nb) == 2 and solution["tags"] == ["solution", "hide-input"]
