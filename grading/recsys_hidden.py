@@ -61,23 +61,52 @@ def _names_used(source: str) -> list[str]:
     return names
 
 
+_PLAIN = (bool, int, float, complex, str, bytes, type(None))
+
+
 def _is_plain(value) -> bool:
-    if isinstance(value, (bool, int, float, complex, str, bytes, type(None))):
+    """A constant whose ``repr`` rebuilds it (exact built-in types only: ``repr`` of a
+    numpy scalar, for example, names numpy)."""
+    if type(value) in _PLAIN:
         return True
-    if isinstance(value, (tuple, frozenset)):
+    if type(value) in (tuple, frozenset):
         return all(_is_plain(v) for v in value)
     return False
 
 
+def _global_names(obj) -> list[str]:
+    """The global names a function (or the methods of a class) refers to."""
+    import types
+
+    codes = []
+    if isinstance(obj, types.FunctionType):
+        codes.append(obj.__code__)
+    elif isinstance(obj, type):
+        for value in vars(obj).values():
+            value = getattr(value, "__func__", value)
+            if isinstance(value, types.FunctionType):
+                codes.append(value.__code__)
+    names: list[str] = []
+    while codes:
+        code = codes.pop()
+        names += [n for n in code.co_names if n not in names]
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return names
+
+
 def source_of(env: dict, name: str) -> str:
-    """Python source that defines ``name`` as it is defined in ``env`` (a notebook's globals).
+    """Python source that defines ``name`` as it is defined in ``env`` (a notebook's globals):
+    its own source and, before it, the imports, plain constants and other functions and
+    classes of the notebook it refers to.
 
     Raises ``AssertionError`` with a message for the student when it cannot be read.
     """
     import inspect
     import types
 
-    lines: list[str] = []
+    imports: list[str] = []
+    constants: list[str] = []
+    definitions: list[str] = []
     done: set[str] = set()
 
     def visit(var: str, obj) -> None:
@@ -88,32 +117,38 @@ def source_of(env: dict, name: str) -> str:
             raise AssertionError(
                 f"the grader could not read the source of {var} ({type(e).__name__}); define "
                 f"it with `def {var}(...)` in a code cell") from None
-        for used in _names_used(src):
+        # the body's global names, and every name of the source (annotations, defaults,
+        # decorators and base classes are evaluated when the definition runs)
+        names = _global_names(obj)
+        names += [n for n in _names_used(src) if n not in names]
+        for used in names:
             if used in done or used not in env:
                 continue
             value = env[used]
             if isinstance(value, types.ModuleType):
                 done.add(used)
-                lines.insert(0, f"import {value.__name__} as {used}")
+                imports.append(f"import {value.__name__} as {used}")
             elif getattr(value, "__module__", None) == "__main__" and \
-                    isinstance(value, (types.FunctionType, type)):
+                    isinstance(value, (types.FunctionType, type)) and \
+                    getattr(value, "__name__", "") != "<lambda>":
                 visit(used, value)
             elif _is_plain(value):
                 done.add(used)
-                lines.insert(0, f"{used} = {value!r}")
+                constants.append(f"{used} = {value!r}")
             elif callable(value) and getattr(value, "__module__", None) and \
                     "." not in getattr(value, "__qualname__", ".") and \
                     "<" not in getattr(value, "__qualname__", "<"):
                 done.add(used)
-                lines.insert(0, f"from {value.__module__} import {value.__qualname__} as {used}")
-        if isinstance(obj, types.FunctionType) and obj.__name__ != var:
+                imports.append(f"from {value.__module__} import {value.__qualname__} as {used}")
+        if isinstance(obj, (types.FunctionType, type)) and \
+                obj.__name__ not in (var, "<lambda>"):
             src += f"\n{var} = {obj.__name__}\n"
-        lines.append(src)
+        definitions.append(src)
 
     if name not in env:
         raise AssertionError(f"{name} is not defined: run the cell that defines it")
     visit(name, env[name])
-    return "\n".join(lines) + "\n"
+    return "\n".join(imports + constants + definitions) + "\n"
 
 
 def _read_secret() -> dict:

@@ -485,3 +485,19 @@ def test_book_folds_code_solutions_behind_a_click():
     assert quiz["tags"] == ["solution"] and "mystnb" not in quiz
     assert "hide-input" not in by_source["ch00.check_click_rate(click_rate)"[:20]].get("tags", [])
     assert fixes.fold_solutions(nb) == 2 and solution["tags"] == ["solution", "hide-input"]
+
+
+def test_source_of_puts_imports_first_and_sends_no_numpy_scalar_as_a_constant(hidden):
+    # chapter 01's notebook leaves a global `lam = np.float64(1.0)` behind, and its
+    # exercise names a parameter `lam`: the source must still run on its own
+    cell = ("import numpy as np\nlam = np.round(np.float64(1.0), 2)\nk = 3\n"
+            "def click_rate(ratings, threshold, lam: np.floating = 0.5):\n"
+            "    return float(np.mean(np.asarray(ratings['rating']) >= threshold))\n")
+    filename = "<ipython-cell-2>"
+    linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
+    env = {"__name__": "__main__"}
+    exec(compile(cell, filename, "exec"), env)
+    source = hidden.source_of(env, "click_rate")
+    assert source.index("import numpy as np") < source.index("def click_rate(")
+    assert "np.float64" not in source
+    assert _verdict(hidden, source)["passed"]
