@@ -108,7 +108,8 @@ def _check_call(source: str) -> tuple[str, str] | None:
 
 def find_questions(nb: Any) -> list[Question]:
     """The code exercises of ``nb``: solution cells followed by a registered check call."""
-    registry = by_function_name() or (load_all() and by_function_name())
+    load_all()  # every chapter's checks (imports are cached: cheap when already done)
+    registry = by_function_name()
     found = []
     cells = nb.cells
     for i, cell in enumerate(cells):
