@@ -27,7 +27,8 @@ How a chapter notebook becomes an otter assignment
 * The check cell itself stays after the question, so "Run all" on the student copy still
   stops at the first unsolved exercise with the check's message.
 * Markdown cells tagged ``solution`` (quiz answers, discussion) and cells tagged
-  ``remove-student`` are left out of the assignment; outputs are cleared.
+  ``remove-student`` are left out of the assignment; a code cell tagged ``solution``
+  that no check follows is stubbed all the same (ungraded); outputs are cleared.
 
 The secret salt of the hidden cases is drawn at random (or given with ``--seed``) and is
 written only into the autograder (``recsys_secret.json``). Before otter runs, every
@@ -241,6 +242,8 @@ def otter_notebook(nb: Any, name: str, *, points: float = 1,
                                         "writes (or the notebook itself)."},
         "generate": {"show_stdout": False, "show_hidden": False, "pdf": False},
         "tests": {"files": True, "ok_format": False},
+        # a code cell tagged solution without a check is stubbed too (see below)
+        "strip_solutions_from_all_cells": True,
         "autograder_files": list(files),
     }
     out = copy.deepcopy(nb)
@@ -277,6 +280,8 @@ def otter_notebook(nb: Any, name: str, *, points: float = 1,
             continue
         if i in skip:
             continue
+        if cell.cell_type == "code" and SOLUTION_TAG in tags:  # no check follows: ungraded,
+            cell.source = mark_solution(cell.source)           # but not given away either
         cells.append(cell)
     out.cells = cells
     for c in out.cells:  # otter's own cells get ids from nbformat; keep ids unique
