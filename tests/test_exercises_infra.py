@@ -504,3 +504,20 @@ def test_source_of_puts_imports_first_and_sends_no_numpy_scalar_as_a_constant(hi
     assert source.index("import numpy as np") < source.index("def click_rate(")
     assert "np.float64" not in source
     assert _verdict(hidden, source)["passed"]
+
+
+def test_hidden_check_of_a_torch_exercise_ignores_patched_torch_and_numpy(hidden):
+    good = ("import torch\n\ndef dice_eval(s, alpha, running_mean, running_var, eps):\n"
+            "    p = torch.sigmoid((s - running_mean) / torch.sqrt(running_var + eps))\n"
+            "    return p * s + (1 - p) * alpha * s\n")
+    patched = ("import numpy as np, torch\ntorch.allclose = lambda *a, **k: True\n"
+               "def dice_eval(s, alpha, running_mean, running_var, eps):\n"
+               "    torch.allclose = lambda *a, **k: True\n"
+               "    torch.isclose = lambda a, b, **k: torch.ones_like(a, dtype=torch.bool)\n"
+               "    np.isclose = lambda a, b, **k: np.ones(np.broadcast(a, b).shape, bool)\n"
+               "    return s\n")
+    run = dict(salt=7, package_dir=PACKAGE, timeout=60)
+    verdict = hidden.run_isolated("ch04", "check_dice_eval", "dice_eval", good, **run)
+    assert verdict["passed"] and verdict["varied"], verdict
+    assert not hidden.run_isolated("ch04", "check_dice_eval", "dice_eval", patched,
+                                   **run)["passed"]
