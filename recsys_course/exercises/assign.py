@@ -242,8 +242,6 @@ def otter_notebook(nb: Any, name: str, *, points: float = 1,
                                         "writes (or the notebook itself)."},
         "generate": {"show_stdout": False, "show_hidden": False, "pdf": False},
         "tests": {"files": True, "ok_format": False},
-        # a code cell tagged solution without a check is stubbed too (see below)
-        "strip_solutions_from_all_cells": True,
         "autograder_files": list(files),
     }
     out = copy.deepcopy(nb)
@@ -280,8 +278,12 @@ def otter_notebook(nb: Any, name: str, *, points: float = 1,
             continue
         if i in skip:
             continue
-        if cell.cell_type == "code" and SOLUTION_TAG in tags:  # no check follows: ungraded,
-            cell.source = mark_solution(cell.source)           # but not given away either
+        if cell.cell_type == "code" and SOLUTION_TAG in tags:
+            # no check follows: ungraded, but not given away either (otter's own stripping,
+            # applied here since otter strips solutions only inside questions)
+            from otter.assign.solutions import replace_solutions
+            cell.source = "\n".join(replace_solutions(mark_solution(cell.source).splitlines(),
+                                                      "python"))
         cells.append(cell)
     out.cells = cells
     for c in out.cells:  # otter's own cells get ids from nbformat; keep ids unique
