@@ -1,18 +1,22 @@
-"""The exercise infrastructure: checks (core + ch00), student copies, grading, CLI.
-
-Only five notebooks are executed in a kernel (one student copy, three graded
-submissions, one time-limit run); everything else runs in-process.
+"""The exercise infrastructure: the checks (core + ch00), the otter conversion
+(recsys-course assign), the hidden checks' isolation (grading/recsys_hidden.py), the
+grader's bookkeeping and the CLI. No notebook runs here; tests/test_grading_otter.py
+grades real submissions end to end.
 """
 from __future__ import annotations
 
 import csv
+import importlib.util
+import json
+import linecache
 import math
+from pathlib import Path
 
 import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from recsys_course.cli import main as cli_main
 from recsys_course.exercises import core
@@ -34,14 +38,20 @@ from recsys_course.exercises.core import (
     expect_shape,
     expect_type,
 )
+from recsys_course.exercises.assign import find_questions, mark_solution, otter_notebook
 from recsys_course.exercises.grade import (
     CRASH,
-    TIMEOUT,
-    execute_notebook,
+    INVALID,
+    OK,
+    Result,
+    Submission,
+    _readable,
+    autograder_for,
+    definitions,
     find_submissions,
-    read_results,
+    hidden_checks,
+    tabulate,
 )
-from recsys_course.exercises.student import make_student_copies, stub_source, strip_answers
 
 
 def failure(check, fn) -> CheckFailed:
@@ -62,14 +72,12 @@ def scratch_registry():
 # ----------------------------------------------------------------------------------------
 # ch00 checks
 # ----------------------------------------------------------------------------------------
-def test_reference_solutions_pass(capsys, monkeypatch):
-    monkeypatch.delenv("RECSYS_GRADING", raising=False)
+def test_reference_solutions_pass(capsys):
     assert check_click_rate(_reference_click_rate) is True
     assert check_time_split(_reference_time_split) is True
     out = capsys.readouterr().out
     assert "✓ check_click_rate: 5 hidden cases passed" in out
     assert "✓ check_time_split: 4 hidden cases passed" in out
-    assert "[recsys-check]" not in out  # markers only when grading
 
 
 def test_click_rate_type_error_and_off_by_one_get_different_messages():
@@ -143,20 +151,6 @@ def test_not_attempted_and_not_callable():
     with pytest.raises(NotAttempted, match="not attempted yet: click_rate still raises"):
         check_click_rate(click_rate)
     assert "pass the name without calling it" in str(failure(check_click_rate, 0.5))
-
-
-def test_markers_when_grading(capsys, monkeypatch):
-    monkeypatch.setenv("RECSYS_GRADING", "1")
-    check_click_rate(_reference_click_rate)
-    with pytest.raises(CheckFailed):
-        check_time_split(lambda df, frac: df)
-    with pytest.raises(NotAttempted):
-        check_time_split(lambda df, frac: (_ for _ in ()).throw(NotImplementedError()))
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("[recsys-check]")]
-    assert lines[0] == "[recsys-check] ch00.click_rate PASS 5"
-    assert lines[1].startswith("[recsys-check] ch00.time_split FAIL hidden case 1")
-    assert "two DataFrames" in lines[1] and "\n" not in lines[1]
-    assert lines[2].startswith("[recsys-check] ch00.time_split TODO not attempted yet")
 
 
 # ----------------------------------------------------------------------------------------
@@ -235,8 +229,10 @@ def test_framework_for_chapter_authors(scratch_registry, capsys):
         exercise("chYY", "other")(check_double_zz.__wrapped__)
 
 
+
+
 # ----------------------------------------------------------------------------------------
-# Student copies
+# Otter assignments (recsys-course assign): the conversion, without running otter
 # ----------------------------------------------------------------------------------------
 SOLUTION_CLICK_RATE = '''import pandas as pd
 
@@ -245,213 +241,283 @@ def click_rate(ratings: pd.DataFrame, threshold: float) -> float:
     """Share of the ratings at or above ``threshold``."""
     # secret: compare, then average
     return float((ratings["rating"] >= threshold).mean())
-
-
-print(click_rate(pd.DataFrame({"rating": [1, 5]}), 4))
 '''
 
 
-def instructor_notebook() -> nbformat.NotebookNode:
-    solution = new_code_cell(SOLUTION_CLICK_RATE, metadata={"tags": ["solution"]},
-                             execution_count=3)
-    solution.outputs = [new_output("stream", name="stdout", text="0.5\n")]
-    cells = [
+def chapter_notebook() -> nbformat.NotebookNode:
+    return new_notebook(cells=[
         new_markdown_cell("# Data tour\n\n**Exercise 1.** Write `click_rate`."),
-        new_code_cell("from recsys_course.exercises.ch00 import check_click_rate",
-                      execution_count=2),
-        solution,
-        new_code_cell("check_click_rate(click_rate)", execution_count=4,
-                      outputs=[new_output("stream", name="stdout", text="✓ passed\n")]),
-        new_markdown_cell("**Quiz.** Why `>=`?\n\n:::{dropdown} Hint\nThink of 4 stars.\n:::"
-                          "\n\n:::{dropdown} Answer\nBECAUSE-TIES-COUNT\n:::"),
+        new_code_cell("from recsys_course.exercises import ch00"),
+        new_code_cell(SOLUTION_CLICK_RATE, metadata={"tags": ["solution"]}),
+        new_code_cell("ch00.check_click_rate(click_rate)"),
         new_markdown_cell("SECRET-ANSWER: a 4 is a click.", metadata={"tags": ["solution"]}),
         new_code_cell("print('instructor only')", metadata={"tags": ["remove-student"]}),
-        new_code_cell("print('after the check')"),
-    ]
-    return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3",
-                                                              "display_name": "Python 3",
-                                                              "language": "python"}})
-
-
-def test_stub_source_keeps_signatures_and_drops_bodies():
-    stub = stub_source(SOLUTION_CLICK_RATE)
-    assert "def click_rate(ratings: pd.DataFrame, threshold: float) -> float:" in stub
-    assert '"""Share of the ratings at or above ``threshold``."""' in stub
-    assert 'raise NotImplementedError("write click_rate")' in stub
-    assert "import pandas as pd" in stub
-    for secret in (">= threshold).mean", "secret", "print("):
-        assert secret not in stub
-    compile(stub, "<stub>", "exec")
-
-    klass = stub_source("class FM:\n    k = 2\n    def __init__(self, d):\n        self.d = d\n"
-                        "    def forward(self, x): return x * self.d\n", label="Exercise 2.1")
-    assert 'raise NotImplementedError("Exercise 2.1: write FM.forward")' in klass
-    assert "self.d = d" not in klass and "x * self.d" not in klass and "k = 2" not in klass
-    compile(klass, "<stub>", "exec")
-    assert stub_source("answer = 42").endswith('raise NotImplementedError("write your solution here")')
-    assert "NotImplementedError" in stub_source("%timeit 1 + 1")  # not Python: generic stub
-
-
-def test_strip_answers_keeps_hints():
-    md = ("Q?\n\n:::{dropdown} Hint\nhint\n:::\n\n::::{solution} ex-1\nA1\n:::{note}\nx\n:::\n"
-          "::::\n\n```{admonition} Answer\nA2\n```\n\n<details><summary>Show the answer"
-          "</summary>\nA3\n</details>\n\n<details><summary>Hint</summary>h2</details>\nEnd.")
-    out = strip_answers(md)
-    for secret in ("A1", "A2", "A3", "{solution}", "{note}"):
-        assert secret not in out
-    assert ":::{dropdown} Hint\nhint\n:::" in out and "<summary>Hint</summary>h2" in out
-    assert out.endswith("End.")
-    assert strip_answers("plain text\n\n\nkept") == "plain text\n\n\nkept"
-
-
-def test_student_copy_has_no_solutions_and_stops_at_the_check(tmp_path):
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-
-    src, out = tmp_path / "src", tmp_path / "out"
-    (src / "part1").mkdir(parents=True)
-    nbformat.write(instructor_notebook(), str(src / "part1" / "00_data_tour.ipynb"))
-    (src / ".ipynb_checkpoints").mkdir()
-    nbformat.write(instructor_notebook(), str(src / ".ipynb_checkpoints" / "x-checkpoint.ipynb"))
-    written = make_student_copies(src, out)
-    target = out / "part1" / "00_data_tour.ipynb"
-    assert written == [(target, 1)]
-    first = target.read_bytes()
-    make_student_copies(src, tmp_path / "again")
-    assert (tmp_path / "again" / "part1" / "00_data_tour.ipynb").read_bytes() == first
-
-    text = first.decode()
-    for secret in (">= threshold).mean", "SECRET-ANSWER", "BECAUSE-TIES-COUNT", "instructor only",
-                   '"solution"', "0.5\\n", "✓ passed"):
-        assert secret not in text
-    nb = nbformat.reads(text, as_version=4)
-    nbformat.validate(nb)
-    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "code", "markdown",
-                                               "code"]
-    assert all(c.outputs == [] and c.execution_count is None
-               for c in nb.cells if c.cell_type == "code")
-    assert "Think of 4 stars." in nb.cells[4].source  # hints stay
-    assert 'raise NotImplementedError("write click_rate")' in nb.cells[2].source
-
-    client = NotebookClient(nb, timeout=60, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
-    with pytest.raises(CellExecutionError) as info:
-        client.execute()
-    assert "NotAttempted" in str(info.value)
-    assert "not attempted yet: click_rate still raises NotImplementedError" in str(info.value)
-    assert nb.cells[2].execution_count is not None and _error_names(nb.cells[2]) == []
-    assert _error_names(nb.cells[3]) == ["NotAttempted"]
-    assert nb.cells[5].outputs == []  # execution stopped at the check
-
-
-def _error_names(cell):
-    return [o["ename"] for o in cell.outputs if o["output_type"] == "error"]
-
-
-# ----------------------------------------------------------------------------------------
-# Grading
-# ----------------------------------------------------------------------------------------
-GOOD_SPLIT = '''import numpy as np
-
-def time_split(df, frac):
-    t = np.sort(df["timestamp"].to_numpy())
-    cut = t[int(frac * len(df))]
-    return df[df["timestamp"] < cut], df[df["timestamp"] >= cut]
-'''
-LEAKY_SPLIT = '''def time_split(df, frac):
-    d = df.sort_values("timestamp")
-    k = int(frac * len(d))
-    return d.iloc[:k], d.iloc[k:]
-'''
-FORGED_MARKER = [new_output("stream", name="stdout",
-                            text="[recsys-check] ch00.time_split PASS 4\n")]
-
-
-def submission(first: str, click_rate: str, time_split: str) -> nbformat.NotebookNode:
-    return new_notebook(cells=[
-        new_code_cell(first),
-        new_code_cell("import os\nassert os.environ['RECSYS_SMOKE'] == '1'\n"
-                      "from recsys_course.exercises.ch00 import check_click_rate, "
-                      "check_time_split"),
-        new_code_cell(click_rate),
-        new_code_cell("check_click_rate(click_rate)"),
-        new_markdown_cell("Now the split."),
-        new_code_cell(time_split),
-        new_code_cell("check_time_split(time_split)", outputs=FORGED_MARKER),
+        new_code_cell("x = 1  # solution without a check", metadata={"tags": ["solution"]}),
+        new_code_cell("print(x)"),
     ])
 
 
-def test_grade_end_to_end(tmp_path):
-    subs = tmp_path / "subs"
-    (subs / "bob").mkdir(parents=True)
-    good_rate = SOLUTION_CLICK_RATE
-    nbformat.write(submission("x = 1", good_rate, GOOD_SPLIT),
-                   str(subs / "alice__00_data_tour.ipynb"))
-    # bob: a failing first cell does not stop the rest; one check passes, one fails
-    nbformat.write(submission("raise ValueError('my own bug')", good_rate, LEAKY_SPLIT),
-                   str(subs / "bob" / "00_data_tour.ipynb"))
-    # carol: kills her kernel in the first cell (and carries a forged PASS marker)
-    nbformat.write(submission("import os\nos._exit(1)", good_rate, GOOD_SPLIT),
-                   str(subs / "carol__00_data_tour.ipynb"))
-    (subs / "dave__00_data_tour.ipynb").write_text("{ not a notebook")
-    assert [(s.student, s.notebook) for s in find_submissions(subs)] == [
+def _student_view(source: str) -> str:
+    from otter.assign.solutions import replace_solutions
+    return "\n".join(replace_solutions(source.splitlines(), "python"))
+
+
+def test_mark_solution_gives_otter_a_stub_that_keeps_signatures_and_docstrings():
+    marked = mark_solution(SOLUTION_CLICK_RATE)
+    exec(compile(marked, "<solution>", "exec"), {})   # the instructor's version still runs
+    student = _student_view(marked)
+    assert "def click_rate(ratings: pd.DataFrame, threshold: float) -> float:" in student
+    assert '"""Share of the ratings at or above ``threshold``."""' in student
+    assert 'raise NotImplementedError("write click_rate")' in student
+    assert "import pandas as pd" in student
+    for secret in (">= threshold).mean", "secret", "BEGIN", "PROMPT"):
+        assert secret not in student
+    namespace = {}
+    exec(compile(student, "<student>", "exec"), namespace)
+    with pytest.raises(NotAttempted, match="click_rate still raises NotImplementedError"):
+        check_click_rate(namespace["click_rate"])
+
+    klass = _student_view(mark_solution(
+        "class FM:\n    k = 2\n    def __init__(self, d):\n        self.d = d\n"
+        "    def forward(self, x):\n        return x * self.d\n", label="Exercise 2.1"))
+    assert 'raise NotImplementedError("Exercise 2.1: write FM.forward")' in klass
+    assert "self.d = d" not in klass and "x * self.d" not in klass
+    compile(klass, "<stub>", "exec")
+    assert 'raise NotImplementedError("write your solution here")' in \
+        _student_view(mark_solution("answer = 42"))
+
+
+def test_otter_notebook_makes_one_question_per_checked_solution():
+    nb = chapter_notebook()
+    questions = find_questions(nb)
+    assert [(q.name, q.chapter, q.check, q.fn_name, q.solution, q.check_cell)
+            for q in questions] == [("ch00_click_rate", "ch00", "check_click_rate",
+                                     "click_rate", 2, 3)]
+    master, _ = otter_notebook(nb, "00_data_tour", points=2, files=["recsys_hidden.py"])
+    raw = [c.source.splitlines()[0] for c in master.cells if c.cell_type == "raw"]
+    assert raw == ["# ASSIGNMENT CONFIG", "# BEGIN QUESTION", "# BEGIN SOLUTION",
+                   "# END SOLUTION", "# BEGIN TESTS", "# END TESTS", "# END QUESTION"]
+    config = master.cells[0].source
+    for line in ("runs_on: colab", "requirements: requirements.txt", "ok_format: false",
+                 "- recsys_hidden.py"):
+        assert line in config
+    texts = [c.source for c in master.cells]
+    assert not any("SECRET-ANSWER" in t or "instructor only" in t for t in texts)
+    begin = texts.index(next(t for t in texts if t.startswith("# BEGIN QUESTION")))
+    assert "points: 2" in texts[begin] and "check_cell: false" in texts[begin]
+    public, hidden = texts[begin + 5], texts[begin + 6]
+    assert "points: 0" in public and "ch00.check_click_rate(env.get(\"click_rate\"))" in public
+    assert "hidden: true" in hidden and "points: 2" in hidden
+    assert 'check_hidden(env, "ch00", "check_click_rate", "click_rate")' in hidden
+    assert texts[begin + 9] == "ch00.check_click_rate(click_rate)"  # learners' check stays
+    assert all(c.get("outputs", []) == [] for c in master.cells if c.cell_type == "code")
+    assert "# BEGIN SOLUTION NO PROMPT" in texts[begin + 2]
+    unchecked = next(t for t in texts if "raise NotImplementedError" in t and
+                     "BEGIN" not in t)                   # ungraded, but not given away
+    assert "x = 1" not in unchecked and "solution without a check" not in unchecked
+
+
+# ----------------------------------------------------------------------------------------
+# The hidden check (grading/recsys_hidden.py), run as the autograder runs it
+# ----------------------------------------------------------------------------------------
+HIDDEN = Path(__file__).resolve().parents[1] / "grading" / "recsys_hidden.py"
+PACKAGE = str(Path(__file__).resolve().parents[1])
+GOOD_RATE = 'def click_rate(ratings, threshold):\n    return float((ratings["rating"] >= threshold).mean())\n'
+
+
+@pytest.fixture(scope="module")
+def hidden():
+    spec = importlib.util.spec_from_file_location("recsys_hidden_under_test", HIDDEN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _verdict(hidden, source, fn_name="click_rate", check="check_click_rate", **kw):
+    return hidden.run_isolated("ch00", check, fn_name, source, salt=7, package_dir=PACKAGE,
+                               **kw)
+
+
+def test_hidden_check_passes_a_solution_on_salted_cases(hidden):
+    verdict = _verdict(hidden, GOOD_RATE)
+    assert verdict["passed"] and verdict["varied"], verdict
+    wrong = _verdict(hidden, GOOD_RATE.replace(">=", ">"))
+    assert not wrong["passed"] and "> instead of >=" in wrong["message"]  # specific feedback
+    assert hidden._Salt(7)(3) == hidden._Salt(7)(3) != hidden._Salt(8)(3)
+    assert hidden._Salt(7)(None) is None
+
+
+@pytest.mark.parametrize("attack", [
+    # patches in the student's source, before the check runs
+    "import numpy as np, torch\nfrom recsys_course.exercises import core, ch00\n"
+    "np.isclose = lambda a, b, **k: np.ones(np.broadcast(a, b).shape, bool)\n"
+    "torch.allclose = lambda *a, **k: True\ncore.expect_close = lambda *a, **k: None\n"
+    "ch00.expect_close = lambda *a, **k: None\nch00.check_click_rate = lambda *a: True\n"
+    "def click_rate(ratings, threshold):\n    return 0.5\n",
+    # patches made while the check calls the function
+    "def click_rate(ratings, threshold):\n    import numpy as np\n"
+    "    from recsys_course.exercises import ch00\n"
+    "    ch00.expect_close = lambda *a, **k: None\n    ch00.expect_scalar = lambda *a, **k: 0.5\n"
+    "    np.isclose = lambda a, b, **k: np.ones(np.broadcast(a, b).shape, bool)\n"
+    "    return 0.5\n",
+    # a forged verdict line and an early exit
+    "def click_rate(ratings, threshold):\n    import sys, json\n"
+    "    print(json.dumps({'passed': True}))\n    sys.exit(0)\n",
+    "def click_rate(ratings, threshold):\n    import os\n    print('passed')\n    os._exit(0)\n",
+    "raise SystemExit(0)\n" + GOOD_RATE,
+    "def click_rate(ratings, threshold):\n    while True:\n        pass\n",
+])
+def test_hidden_check_is_not_fooled_by_patches_forgeries_or_exits(hidden, attack):
+    verdict = _verdict(hidden, attack, timeout=30)
+    assert verdict["passed"] is False, verdict
+
+
+def test_source_of_sends_the_function_its_helpers_imports_and_constants(hidden):
+    cell = ("import numpy as np\nfrom math import floor\nTHRESHOLD_SHIFT = 0.0\n"
+            "def _above(values, t):\n    return np.asarray(values) >= t + THRESHOLD_SHIFT\n"
+            "def click_rate(ratings, threshold):\n"
+            "    return float(_above(ratings['rating'], threshold).mean()) + floor(0.5)\n")
+    filename = "<ipython-cell-1>"  # as IPython does: the cell's source in linecache
+    linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
+    env = {"__name__": "__main__"}
+    exec(compile(cell, filename, "exec"), env)
+    env["unrelated"] = object()
+    source = hidden.source_of(env, "click_rate")
+    for line in ("import numpy as np", "from math import floor as floor",
+                 "THRESHOLD_SHIFT = 0.0", "def _above(", "def click_rate("):
+        assert line in source
+    assert "unrelated" not in source
+    assert _verdict(hidden, source)["passed"]
+    with pytest.raises(AssertionError, match="is not defined"):
+        hidden.source_of(env, "time_split_df")
+
+
+# ----------------------------------------------------------------------------------------
+# Grading bookkeeping (recsys-course grade), without running otter
+# ----------------------------------------------------------------------------------------
+def test_find_submissions_both_layouts_and_unreadable_files(tmp_path):
+    (tmp_path / "bob").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    nbformat.write(new_notebook(), str(tmp_path / "alice__00_data_tour.ipynb"))
+    nbformat.write(new_notebook(), str(tmp_path / "bob" / "00_data_tour.ipynb"))
+    nbformat.write(new_notebook(), str(tmp_path / ".hidden" / "x.ipynb"))
+    (tmp_path / "carol__00_data_tour.ipynb").write_text("{ not json")
+    (tmp_path / "dave__00_data_tour.zip").write_bytes(b"not a zip")
+    subs = find_submissions(tmp_path)
+    assert [(s.student, s.notebook) for s in subs] == [
         ("alice", "00_data_tour"), ("bob", "00_data_tour"), ("carol", "00_data_tour"),
         ("dave", "00_data_tour")]
+    assert _readable(subs[0].path) is None
+    assert "not JSON" in _readable(subs[2].path) and "not a zip" in _readable(subs[3].path)
+    (tmp_path / "ag" / "00_data_tour").mkdir(parents=True)
+    (tmp_path / "ag" / "00_data_tour" / "autograder.zip").write_bytes(b"")
+    assert autograder_for(subs[0], tmp_path / "ag") == \
+        tmp_path / "ag" / "00_data_tour" / "autograder.zip"
+    assert autograder_for(Submission("x", "99_other", Path("x")), tmp_path / "ag") is None
 
-    out, details = tmp_path / "grades.csv", tmp_path / "details.csv"
-    code = cli_main(["grade", str(subs), "--out", str(out), "--timeout", "60",
-                     "--details", str(details), "-q"])
-    assert code == 0
-    with open(out, newline="") as f:
-        rows = list(csv.DictReader(f))
-    table = [(r["student"], r["status"], r["ch00.click_rate"], r["ch00.time_split"],
-              r["passed"], r["total"]) for r in rows]
-    assert table == [
-        ("alice", "OK", "PASS", "PASS", "2", "2"),
-        ("bob", "OK", "PASS", "FAIL", "1", "2"),
-        ("carol", "CRASH", "NOT RUN", "NOT RUN", "0", "2"),
-        ("dave", "INVALID", "NOT RUN", "NOT RUN", "0", "2"),
+
+def test_definitions_keep_imports_functions_and_constants_only():
+    nb = {"cells": [
+        {"cell_type": "code", "source": "%pip install x\nimport numpy as np\nK = 3\n"
+                                        "np.isclose = None\nprint('forged PASS')"},
+        {"cell_type": "markdown", "source": "def not_code(): pass"},
+        {"cell_type": "code", "source": ["def f(x):\n", "    return x + K\n",
+                                         "@(lambda g: exec('import os'))\ndef g(): pass\n",
+                                         "while True:\n    pass\n"]},
+        {"cell_type": "code", "source": "this is not python"},
+        {"cell_type": "code", "source": "def f(x):\n    return x * K\n"},
+    ]}
+    source = definitions(nb)
+    assert source.split("\n\n") == ["import numpy as np", "K = 3",
+                                    "def f(x):\n    return x + K",
+                                    "def f(x):\n    return x * K\n"]
+
+
+def test_hidden_checks_are_read_from_the_autograder_tests(tmp_path):
+    (tmp_path / "q1.py").write_text(
+        "name = 'ch00_click_rate'\npoints = 1\n"
+        "    hidden.check_hidden(env, 'ch00', 'check_click_rate', 'click_rate')\n")
+    (tmp_path / "other.py").write_text("name = 'q2'\n")
+    assert hidden_checks(tmp_path) == {
+        "ch00_click_rate": ("ch00", "check_click_rate", "click_rate")}
+
+
+def test_tabulate_has_points_per_question_and_empty_cells_for_other_notebooks():
+    def result(student, notebook, status, points, maxima, note=""):
+        return Result(Submission(student, notebook, Path(f"{student}.ipynb")), status, note,
+                      points, maxima)
+
+    rows = tabulate([
+        result("ada", "00", OK, {"ch00_a": 1.0, "ch00_b": 0.0}, {"ch00_a": 1.0, "ch00_b": 1.0}),
+        result("bo", "00", CRASH, {}, {}, "the kernel died"),
+        result("cy", "02", OK, {"ch02_c": 0.5}, {"ch02_c": 1.0}),
+        result("di", "02", INVALID, {}, {}, "not JSON"),
+    ])
+    header, table = rows
+    assert header == ["student", "notebook", "status", "ch00_a", "ch00_b", "ch02_c", "score",
+                      "max_score", "note"]
+    assert [[r[h] for h in header] for r in table] == [
+        ["ada", "00", OK, 1, 0, "", 1, 2, ""],
+        ["bo", "00", CRASH, 0, 0, "", 0, 2, "the kernel died"],
+        ["cy", "02", OK, "", "", 0.5, 0.5, 1, ""],
+        ["di", "02", INVALID, "", "", 0, 0, 1, "not JSON"],
     ]
-    assert list(rows[0]) == ["student", "notebook", "status", "ch00.click_rate",
-                             "ch00.time_split", "passed", "total", "note"]
-    assert "kernel died while running cell 0" in rows[2]["note"]
-    with open(details, newline="") as f:
-        feedback = {(r["student"], r["exercise"]): r["feedback"] for r in csv.DictReader(f)}
-    assert "same moment" in feedback[("bob", "ch00.time_split")]
 
 
-def test_read_results_statuses_without_a_kernel():
-    core.load_all()
-    nb = submission("x = 1", "", "")
-    nb.cells[0].execution_count = 1
-    nb.cells[3].execution_count = 2
-    nb.cells[3].outputs = [new_output("error", ename="NameError", evalue="name 'click_rate' "
-                                      "is not defined", traceback=[])]
-    nb.cells[6].outputs = []
-    assert read_results(nb) == {
-        "ch00.click_rate": ("ERROR", "the check's cell raised NameError: name 'click_rate' is "
-                                     "not defined"),
-        "ch00.time_split": ("NOT RUN", "the check's cell did not run")}
-    assert read_results(nb, TIMEOUT, 6)["ch00.time_split"][0] == "TIMEOUT"
-    nb.cells[6].source = "# check_time_split(time_split)"
-    assert "ch00.time_split" not in read_results(nb, CRASH, 6)
-
-
-def test_notebook_time_limit():
-    nb = new_notebook(cells=[new_code_cell("print('start')"),
-                             new_code_cell("import time\ntime.sleep(120)"),
-                             new_code_cell("print('never')")])
-    status, note, where = execute_notebook(nb, timeout=6)
-    assert (status, where) == (TIMEOUT, 1) and "time limit of 6 s" in note
-    assert nb.cells[0].outputs[0]["text"] == "start\n" and nb.cells[2].outputs == []
-
-
-def test_cli_help_and_student_copies(tmp_path, capsys):
+def test_cli_help_lists_the_instructor_commands(capsys):
     with pytest.raises(SystemExit) as info:
         cli_main(["--help"])
     assert info.value.code == 0
-    assert "student-copies" in capsys.readouterr().out
-    (tmp_path / "src").mkdir()
-    nbformat.write(instructor_notebook(), str(tmp_path / "src" / "ch.ipynb"))
-    assert cli_main(["student-copies", str(tmp_path / "src"), str(tmp_path / "out")]) == 0
-    assert "1 solution cell stubbed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "assign" in out and "grade" in out and "student-copies" not in out
+
+
+def test_book_folds_code_solutions_behind_a_click():
+    spec = importlib.util.spec_from_file_location(
+        "sphinx_fixes_under_test", Path(__file__).resolve().parents[1] / "book" / "_ext" /
+        "sphinx_fixes.py")
+    fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixes)
+    nb = json.loads(nbformat.writes(chapter_notebook()))
+    assert fixes.fold_solutions(nb) == 2          # the two code cells tagged solution
+    by_source = {"".join(c["source"])[:20]: c["metadata"] for c in nb["cells"]}
+    solution = by_source[SOLUTION_CLICK_RATE[:20]]
+    assert solution["tags"] == ["solution", "hide-input"]
+    assert solution["mystnb"]["code_prompt_show"] == "Show the solution"
+    quiz = by_source["SECRET-ANSWER: a 4 i"]      # markdown answers keep their own dropdowns
+    assert quiz["tags"] == ["solution"] and "mystnb" not in quiz
+    assert "hide-input" not in by_source["ch00.check_click_rate(click_rate)"[:20]].get("tags", [])
+    assert fixes.fold_solutions(nb) == 2 and solution["tags"] == ["solution", "hide-input"]
+
+
+def test_source_of_puts_imports_first_and_sends_no_numpy_scalar_as_a_constant(hidden):
+    # chapter 01's notebook leaves a global `lam = np.float64(1.0)` behind, and its
+    # exercise names a parameter `lam`: the source must still run on its own
+    cell = ("import numpy as np\nlam = np.round(np.float64(1.0), 2)\nk = 3\n"
+            "def click_rate(ratings, threshold, lam: np.floating = 0.5):\n"
+            "    return float(np.mean(np.asarray(ratings['rating']) >= threshold))\n")
+    filename = "<ipython-cell-2>"
+    linecache.cache[filename] = (len(cell), None, cell.splitlines(True), filename)
+    env = {"__name__": "__main__"}
+    exec(compile(cell, filename, "exec"), env)
+    source = hidden.source_of(env, "click_rate")
+    assert source.index("import numpy as np") < source.index("def click_rate(")
+    assert "np.float64" not in source
+    assert _verdict(hidden, source)["passed"]
+
+
+def test_hidden_check_of_a_torch_exercise_ignores_patched_torch_and_numpy(hidden):
+    good = ("import torch\n\ndef dice_eval(s, alpha, running_mean, running_var, eps):\n"
+            "    p = torch.sigmoid((s - running_mean) / torch.sqrt(running_var + eps))\n"
+            "    return p * s + (1 - p) * alpha * s\n")
+    patched = ("import numpy as np, torch\ntorch.allclose = lambda *a, **k: True\n"
+               "def dice_eval(s, alpha, running_mean, running_var, eps):\n"
+               "    torch.allclose = lambda *a, **k: True\n"
+               "    torch.isclose = lambda a, b, **k: torch.ones_like(a, dtype=torch.bool)\n"
+               "    np.isclose = lambda a, b, **k: np.ones(np.broadcast(a, b).shape, bool)\n"
+               "    return s\n")
+    run = dict(salt=7, package_dir=PACKAGE, timeout=60)
+    verdict = hidden.run_isolated("ch04", "check_dice_eval", "dice_eval", good, **run)
+    assert verdict["passed"] and verdict["varied"], verdict
+    assert not hidden.run_isolated("ch04", "check_dice_eval", "dice_eval", patched,
+                                   **run)["passed"]

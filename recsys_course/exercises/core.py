@@ -24,16 +24,17 @@ The learner only sees ``check_click_rate(click_rate)``. The wrapper made by
 * raises :class:`CheckFailed` (an ``AssertionError``) with a specific message otherwise,
   so the notebook cell fails visibly and "Run all" stops at the first unsolved task;
 * raises :class:`NotAttempted` (a ``CheckFailed``) when the learner's code still raises
-  ``NotImplementedError`` (the stubs of the student copies do);
-* when ``RECSYS_GRADING=1`` (set by :mod:`recsys_course.exercises.grade`), also prints
-  one machine-readable line ``[recsys-check] ch00.click_rate PASS 4`` (or ``FAIL
-  <reason>``, ``TODO <reason>``, ``ERROR <reason>``) that the grader parses.
+  ``NotImplementedError`` (the stubs of the student copies do).
+
+Nothing a check prints is read by the grader: graded assignments are otter-grader
+assignments (:mod:`recsys_course.exercises.assign`) whose tests call these checks and
+score from their exceptions, the hidden ones in a fresh process.
 
 Failures raised inside ``run.case(...)`` are prefixed with the case's name; exceptions
 raised by the learner's code inside ``run.call`` become "your function raised
 IndexError: ..." with the line of the learner's code; any other exception inside a case
 (the check could not even compare the result) becomes a failure too. An exception
-outside every case is a bug in the check and is reported as ``ERROR``.
+outside every case is a bug in the check (:class:`CheckError`).
 
 Chapter: every chapter's exercises (the framework itself is presented in 00).
 """
@@ -51,14 +52,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
-
-MARKER = "[recsys-check]"
-"""Prefix of the machine-readable result line printed when grading."""
-
-GRADING_ENV = "RECSYS_GRADING"
-"""Environment variable: when ``"1"`` checks print the :data:`MARKER` line."""
-
-_STATUS_PASS, _STATUS_FAIL, _STATUS_TODO, _STATUS_ERROR = "PASS", "FAIL", "TODO", "ERROR"
 
 
 # ----------------------------------------------------------------------------------------
@@ -90,7 +83,7 @@ class CheckFailed(AssertionError):
 
     @property
     def summary(self) -> str:
-        """One line (for the grader's marker)."""
+        """The feedback on one line."""
         return " | ".join(line.strip() for line in str(self).splitlines() if line.strip())
 
 
@@ -135,7 +128,7 @@ def _register(ex: Exercise) -> None:
         if other.func_name == ex.func_name and other.id != ex.id:
             raise ValueError(
                 f"check function name {ex.func_name!r} is used by both {other.id} and "
-                f"{ex.id}; names must be unique across chapters (the grader finds "
+                f"{ex.id}; names must be unique across chapters (assignments find "
                 "exercises in notebooks by these names)")
     REGISTRY[ex.id] = ex  # re-registering the same id (module reload) replaces it
 
@@ -316,14 +309,6 @@ class Run:
         return result
 
 
-def _marker(ex: Exercise, status: str, text: str = "") -> None:
-    if os.environ.get(GRADING_ENV) == "1":
-        line = f"{MARKER} {ex.id} {status}"
-        if text:
-            line += " " + text.replace("\n", " | ")[:2000]
-        print(line, flush=True)
-
-
 def exercise(chapter: str, name: str | None = None, title: str = "") -> Callable:
     """Declare a check: ``@exercise("ch00", "click_rate", title=...)`` on ``body(fn, run)``.
 
@@ -351,18 +336,14 @@ def exercise(chapter: str, name: str | None = None, title: str = "") -> Callable
                 if run.n_cases == 0:
                     raise CheckError(f"{func_name} ran no case (a bug in the check)")
             except NotAttempted as e:
-                _marker(ex, _STATUS_TODO, e.summary)
                 raise NotAttempted(f"{func_name}: {e.detail}", hint=e.hint) from None
             except CheckFailed as e:
-                _marker(ex, _STATUS_FAIL, e.summary)
                 raise CheckFailed(f"{func_name} failed on {e.detail}" if e.case else
                                   f"{func_name}: {e.detail}", hint=e.hint, case=e.case) from None
             except Exception as e:
-                _marker(ex, _STATUS_ERROR, f"{type(e).__name__}: {e}")
                 raise CheckError(
                     f"{func_name}: internal error in the check, not in your code "
                     f"({type(e).__name__}: {e}). Please report it.") from e
-            _marker(ex, _STATUS_PASS, str(run.n_cases))
             plural = "s" if run.n_cases != 1 else ""
             print(f"✓ {func_name}: {run.n_cases} hidden case{plural} passed")
             return True
