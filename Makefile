@@ -25,7 +25,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: book test env clean colab-check
+.PHONY: book test env clean colab-check assignments
 
 env: $(STAMP)
 
@@ -71,5 +71,10 @@ colab-check:
 	COLAB_ENV="$(COLAB_ENV)" COLAB_PYTHON="$(COLAB_PYTHON)" COLAB_OUT="$(COLAB_OUT)" \
 		bash tools/colab_check.sh $(NOTEBOOKS)
 
+# Instructors: otter-grader assignments (student notebook, autograder folder, Gradescope
+# zip) for every chapter, in assignments/ (book/instructors.md).
+assignments: $(STAMP)
+	$(BIN)/recsys-course assign --out assignments
+
 clean:
-	rm -rf _build artifacts student .pytest_cache
+	rm -rf _build artifacts student assignments .pytest_cache
