@@ -507,17 +507,20 @@ def test_source_of_puts_imports_first_and_sends_no_numpy_scalar_as_a_constant(hi
 
 
 def test_hidden_check_of_a_torch_exercise_ignores_patched_torch_and_numpy(hidden):
-    good = ("import torch\n\ndef dice_eval(s, alpha, running_mean, running_var, eps):\n"
-            "    p = torch.sigmoid((s - running_mean) / torch.sqrt(running_var + eps))\n"
-            "    return p * s + (1 - p) * alpha * s\n")
+    good = ("import torch\n\ndef masked_dice_train(s, mask, alpha, eps):\n"
+            "    rows = s[mask.bool()]\n"
+            "    mean, var = rows.mean(0), rows.var(0, unbiased=False)\n"
+            "    p = torch.sigmoid((s - mean) / torch.sqrt(var + eps))\n"
+            "    return (p * s + (1 - p) * alpha * s) * mask.bool()[..., None]\n")
     patched = ("import numpy as np, torch\ntorch.allclose = lambda *a, **k: True\n"
-               "def dice_eval(s, alpha, running_mean, running_var, eps):\n"
+               "def masked_dice_train(s, mask, alpha, eps):\n"
                "    torch.allclose = lambda *a, **k: True\n"
                "    torch.isclose = lambda a, b, **k: torch.ones_like(a, dtype=torch.bool)\n"
                "    np.isclose = lambda a, b, **k: np.ones(np.broadcast(a, b).shape, bool)\n"
                "    return s\n")
     run = dict(salt=7, package_dir=PACKAGE, timeout=60)
-    verdict = hidden.run_isolated("ch04", "check_dice_eval", "dice_eval", good, **run)
+    verdict = hidden.run_isolated("ch04", "check_masked_dice_train", "masked_dice_train", good,
+                                  **run)
     assert verdict["passed"] and verdict["varied"], verdict
-    assert not hidden.run_isolated("ch04", "check_dice_eval", "dice_eval", patched,
+    assert not hidden.run_isolated("ch04", "check_masked_dice_train", "masked_dice_train", patched,
                                    **run)["passed"]
