@@ -82,30 +82,55 @@ def _tensors(df: pd.DataFrame, pre: Preprocessor, labels: list[str]) -> dict:
 
 
 def sample_unwatched(ratings: pd.DataFrame, negatives: int, seed: int = 0,
-                     popularity_power: float = 1.0, n_items: int | None = None) -> pd.DataFrame:
-    """For each row of ``ratings``, up to ``negatives`` movies the same user never rated
-    (in the whole of ``ratings``), drawn with probability proportional to
-    (ratings count + 1) ** popularity_power, distinct within a user. Returns
-    ``user_id, item_id, timestamp, source_row`` (the rating row they were shown with)."""
+                     popularity_power: float = 1.0, n_items: int | None = None,
+                     max_rounds: int = 100) -> pd.DataFrame:
+    """For each row of ``ratings``, exactly ``negatives`` distinct movies the same user never
+    rated (in the whole of ``ratings``), drawn with probability proportional to
+    (ratings count + 1) ** popularity_power. Draws are repeated until every row has its
+    ``negatives`` movies; they are distinct within one row, and a movie may be shown to the
+    same user again with a later rating (as a real feed shows an item more than once).
+    Returns ``user_id, item_id, timestamp, source_row`` (the rating row they were shown
+    with), ``negatives`` rows per rating.
+
+    Two simplifications of a real log remain (the chapter states them): a movie the user
+    rates at any time is never one of their negatives, and popularity is counted over the
+    whole period.
+    """
     rng = np.random.default_rng(seed)
     items_max = int(n_items or ratings["item_id"].max())
     counts = np.bincount(ratings["item_id"].to_numpy(), minlength=items_max + 1)[1:] + 1.0
     prob = counts ** popularity_power
     prob /= prob.sum()
-    users = ratings["user_id"].to_numpy()
-    draws = 3 * negatives + 2                       # spare draws: some hit watched movies
-    cand = rng.choice(np.arange(1, items_max + 1), size=(len(ratings), draws), p=prob)
-    row = np.repeat(np.arange(len(ratings)), draws)
-    user = users[row]
-    item = cand.reshape(-1)
+    users = ratings["user_id"].to_numpy().astype(np.int64)
     big = np.int64(items_max + 1)
-    watched = np.unique(users.astype(np.int64) * big + ratings["item_id"].to_numpy())
-    pair = user.astype(np.int64) * big + item
-    ok = ~np.isin(pair, watched)
-    neg = pd.DataFrame({"user_id": user[ok], "item_id": item[ok], "source_row": row[ok]})
-    neg = neg.drop_duplicates(["user_id", "item_id"])           # one impression per movie
-    neg = neg[neg.groupby("source_row").cumcount() < negatives]
-    neg["timestamp"] = ratings["timestamp"].to_numpy()[neg["source_row"].to_numpy()]
+    watched = np.unique(users * big + ratings["item_id"].to_numpy())
+    n_watched = np.bincount(users)[users]
+    if negatives > 0 and np.any(n_watched + negatives > items_max):
+        raise ValueError("a user has rated too many movies to show them that many unwatched ones")
+    kept = pd.DataFrame({"source_row": np.zeros(0, np.int64), "item_id": np.zeros(0, np.int64)})
+    todo = np.arange(len(ratings)) if negatives > 0 else np.zeros(0, np.int64)
+    for _ in range(max_rounds):
+        if len(todo) == 0:
+            break
+        draws = 2 * negatives + 2                   # spare draws: some hit watched movies
+        cand = rng.choice(np.arange(1, items_max + 1), size=(len(todo), draws), p=prob)
+        row = np.repeat(todo, draws)
+        item = cand.reshape(-1).astype(np.int64)
+        ok = ~np.isin(users[row] * big + item, watched)
+        kept = pd.concat([kept, pd.DataFrame({"source_row": row[ok], "item_id": item[ok]})],
+                         ignore_index=True)
+        kept = kept.drop_duplicates(["source_row", "item_id"])  # distinct within one row
+        kept = kept[kept.groupby("source_row").cumcount() < negatives]
+        have = np.bincount(kept["source_row"].to_numpy(), minlength=len(ratings))
+        todo = np.flatnonzero(have < negatives)
+    if len(todo):
+        raise RuntimeError(f"{len(todo)} rows did not get {negatives} unwatched movies in "
+                           f"{max_rounds} rounds of draws")
+    kept = kept.sort_values("source_row", kind="mergesort")
+    rows = kept["source_row"].to_numpy()
+    neg = pd.DataFrame({"user_id": ratings["user_id"].to_numpy()[rows],
+                        "item_id": kept["item_id"].to_numpy(), "source_row": rows,
+                        "timestamp": ratings["timestamp"].to_numpy()[rows]})
     return neg.reset_index(drop=True)
 
 
