@@ -177,7 +177,8 @@ def movielens_impressions(ml=None, negatives: int = 4, split: str = "user",
 def selection_bias_lab(n_users: int = 2000, n_items: int = 400, per_user: int = 40,
                        rho: float = -0.6, k: int = 4, click_bias: float = -1.5,
                        cvr_bias: float = -0.5, strength: float = 1.5, n_groups: int = 8,
-                       seed: int = 0, embed_dim: int = 8) -> MultiTask:
+                       seed: int = 0, embed_dim: int = 8, cold_share: float = 0.0,
+                       cold_shift: float = 0.0, cold_cvr_shift: float = 0.0) -> MultiTask:
     """SYNTHETIC impressions with a planted sample-selection bias and known truth.
 
     Users and items have latent vectors; item i has a click appeal c_i and a conversion
@@ -192,6 +193,12 @@ def selection_bias_lab(n_users: int = 2000, n_items: int = 400, per_user: int = 
     user_group and item_group (coarse buckets of the user's first latent coordinate and of
     c_i). Rows are split at random 80/10/10 (seeded). Label columns: click, conversion;
     the frame also holds z, p_click, p_cvr (truth, for scoring only).
+
+    A cold tail: with ``cold_share`` > 0 that share of the items (drawn at random) has
+    ``cold_shift`` (e.g. -3) added to its click logit, so it is rarely clicked and a model
+    trained on clicked rows sees few of its conversions; ``cold_cvr_shift`` is added to the
+    same items' conversion logit (negative: items nobody clicks also convert badly). Column
+    ``cold`` marks their rows.
     """
     rng = np.random.default_rng(seed)
     u = rng.standard_normal((n_users, k))
@@ -201,8 +208,11 @@ def selection_bias_lab(n_users: int = 2000, n_items: int = 400, per_user: int = 
     v = rho * c + math.sqrt(1 - rho ** 2) * rng.standard_normal(n_items)
     users = np.repeat(np.arange(n_users), per_user)
     items = rng.integers(0, n_items, len(users))
-    logit_click = click_bias + c[items] + strength * (u[users] * b[items]).sum(1) / math.sqrt(k)
-    logit_cvr = cvr_bias + v[items] + strength * (u[users] * d[items]).sum(1) / math.sqrt(k)
+    cold_item = rng.random(n_items) < cold_share if cold_share > 0 else np.zeros(n_items, bool)
+    logit_click = (click_bias + c[items] + cold_shift * cold_item[items]
+                   + strength * (u[users] * b[items]).sum(1) / math.sqrt(k))
+    logit_cvr = (cvr_bias + v[items] + cold_cvr_shift * cold_item[items]
+                 + strength * (u[users] * d[items]).sum(1) / math.sqrt(k))
     p_click, p_cvr = 1 / (1 + np.exp(-logit_click)), 1 / (1 + np.exp(-logit_cvr))
     click = (rng.random(len(users)) < p_click).astype(np.float32)
     z = (rng.random(len(users)) < p_cvr).astype(np.float32)
@@ -210,7 +220,7 @@ def selection_bias_lab(n_users: int = 2000, n_items: int = 400, per_user: int = 
     df = pd.DataFrame({"user_id": users, "item_id": items,
                        "user_group": bucket(u[:, 0])[users], "item_group": bucket(c)[items],
                        "click": click, "z": z, "conversion": click * z,
-                       "p_click": p_click, "p_cvr": p_cvr})
+                       "p_click": p_click, "p_cvr": p_cvr, "cold": cold_item[items]})
     r = rng.random(len(df))
     df["split"] = np.where(r < 0.8, "train", np.where(r < 0.9, "valid", "test"))
     pre = Preprocessor(sparse=["user_id", "item_id", "user_group", "item_group"],

@@ -406,3 +406,16 @@ def test_the_bridge_s_from_rechub_dispatches_multi_task_models(kind, cls):
     x = make_batch(feats, 41)
     with torch.no_grad():
         assert torch.equal(ours(x), again(x))
+
+
+def test_selection_bias_lab_cold_tail_is_rarely_clicked_and_shifts_only_its_items():
+    from recsys_course import multitask as mt
+    plain = mt.selection_bias_lab(n_users=300, n_items=100, per_user=20, seed=2).frame
+    tail = mt.selection_bias_lab(n_users=300, n_items=100, per_user=20, seed=2, cold_share=0.5,
+                                 cold_shift=-3.0, cold_cvr_shift=-2.0).frame
+    assert not plain["cold"].any() and 0 < tail["cold"].mean() < 1
+    cold = tail["cold"].to_numpy()
+    # the same draws, shifted on the tail only: true probabilities fall there, stay elsewhere
+    assert np.allclose(tail["p_click"][~cold], plain["p_click"][~cold])
+    assert (tail["p_click"][cold] < plain["p_click"][cold]).all()
+    assert (tail["p_cvr"][cold] < plain["p_cvr"][cold]).all()
