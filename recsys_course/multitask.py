@@ -82,30 +82,55 @@ def _tensors(df: pd.DataFrame, pre: Preprocessor, labels: list[str]) -> dict:
 
 
 def sample_unwatched(ratings: pd.DataFrame, negatives: int, seed: int = 0,
-                     popularity_power: float = 1.0, n_items: int | None = None) -> pd.DataFrame:
-    """For each row of ``ratings``, up to ``negatives`` movies the same user never rated
-    (in the whole of ``ratings``), drawn with probability proportional to
-    (ratings count + 1) ** popularity_power, distinct within a user. Returns
-    ``user_id, item_id, timestamp, source_row`` (the rating row they were shown with)."""
+                     popularity_power: float = 1.0, n_items: int | None = None,
+                     max_rounds: int = 100) -> pd.DataFrame:
+    """For each row of ``ratings``, exactly ``negatives`` distinct movies the same user never
+    rated (in the whole of ``ratings``), drawn with probability proportional to
+    (ratings count + 1) ** popularity_power. Draws are repeated until every row has its
+    ``negatives`` movies; they are distinct within one row, and a movie may be shown to the
+    same user again with a later rating (as a real feed shows an item more than once).
+    Returns ``user_id, item_id, timestamp, source_row`` (the rating row they were shown
+    with), ``negatives`` rows per rating.
+
+    Two simplifications of a real log remain (the chapter states them): a movie the user
+    rates at any time is never one of their negatives, and popularity is counted over the
+    whole period.
+    """
     rng = np.random.default_rng(seed)
     items_max = int(n_items or ratings["item_id"].max())
     counts = np.bincount(ratings["item_id"].to_numpy(), minlength=items_max + 1)[1:] + 1.0
     prob = counts ** popularity_power
     prob /= prob.sum()
-    users = ratings["user_id"].to_numpy()
-    draws = 3 * negatives + 2                       # spare draws: some hit watched movies
-    cand = rng.choice(np.arange(1, items_max + 1), size=(len(ratings), draws), p=prob)
-    row = np.repeat(np.arange(len(ratings)), draws)
-    user = users[row]
-    item = cand.reshape(-1)
+    users = ratings["user_id"].to_numpy().astype(np.int64)
     big = np.int64(items_max + 1)
-    watched = np.unique(users.astype(np.int64) * big + ratings["item_id"].to_numpy())
-    pair = user.astype(np.int64) * big + item
-    ok = ~np.isin(pair, watched)
-    neg = pd.DataFrame({"user_id": user[ok], "item_id": item[ok], "source_row": row[ok]})
-    neg = neg.drop_duplicates(["user_id", "item_id"])           # one impression per movie
-    neg = neg[neg.groupby("source_row").cumcount() < negatives]
-    neg["timestamp"] = ratings["timestamp"].to_numpy()[neg["source_row"].to_numpy()]
+    watched = np.unique(users * big + ratings["item_id"].to_numpy())
+    n_watched = np.bincount(users)[users]
+    if negatives > 0 and np.any(n_watched + negatives > items_max):
+        raise ValueError("a user has rated too many movies to show them that many unwatched ones")
+    kept = pd.DataFrame({"source_row": np.zeros(0, np.int64), "item_id": np.zeros(0, np.int64)})
+    todo = np.arange(len(ratings)) if negatives > 0 else np.zeros(0, np.int64)
+    for _ in range(max_rounds):
+        if len(todo) == 0:
+            break
+        draws = 2 * negatives + 2                   # spare draws: some hit watched movies
+        cand = rng.choice(np.arange(1, items_max + 1), size=(len(todo), draws), p=prob)
+        row = np.repeat(todo, draws)
+        item = cand.reshape(-1).astype(np.int64)
+        ok = ~np.isin(users[row] * big + item, watched)
+        kept = pd.concat([kept, pd.DataFrame({"source_row": row[ok], "item_id": item[ok]})],
+                         ignore_index=True)
+        kept = kept.drop_duplicates(["source_row", "item_id"])  # distinct within one row
+        kept = kept[kept.groupby("source_row").cumcount() < negatives]
+        have = np.bincount(kept["source_row"].to_numpy(), minlength=len(ratings))
+        todo = np.flatnonzero(have < negatives)
+    if len(todo):
+        raise RuntimeError(f"{len(todo)} rows did not get {negatives} unwatched movies in "
+                           f"{max_rounds} rounds of draws")
+    kept = kept.sort_values("source_row", kind="mergesort")
+    rows = kept["source_row"].to_numpy()
+    neg = pd.DataFrame({"user_id": ratings["user_id"].to_numpy()[rows],
+                        "item_id": kept["item_id"].to_numpy(), "source_row": rows,
+                        "timestamp": ratings["timestamp"].to_numpy()[rows]})
     return neg.reset_index(drop=True)
 
 
@@ -152,7 +177,8 @@ def movielens_impressions(ml=None, negatives: int = 4, split: str = "user",
 def selection_bias_lab(n_users: int = 2000, n_items: int = 400, per_user: int = 40,
                        rho: float = -0.6, k: int = 4, click_bias: float = -1.5,
                        cvr_bias: float = -0.5, strength: float = 1.5, n_groups: int = 8,
-                       seed: int = 0, embed_dim: int = 8) -> MultiTask:
+                       seed: int = 0, embed_dim: int = 8, cold_share: float = 0.0,
+                       cold_shift: float = 0.0, cold_cvr_shift: float = 0.0) -> MultiTask:
     """SYNTHETIC impressions with a planted sample-selection bias and known truth.
 
     Users and items have latent vectors; item i has a click appeal c_i and a conversion
@@ -167,6 +193,12 @@ def selection_bias_lab(n_users: int = 2000, n_items: int = 400, per_user: int = 
     user_group and item_group (coarse buckets of the user's first latent coordinate and of
     c_i). Rows are split at random 80/10/10 (seeded). Label columns: click, conversion;
     the frame also holds z, p_click, p_cvr (truth, for scoring only).
+
+    A cold tail: with ``cold_share`` > 0 that share of the items (drawn at random) has
+    ``cold_shift`` (e.g. -3) added to its click logit, so it is rarely clicked and a model
+    trained on clicked rows sees few of its conversions; ``cold_cvr_shift`` is added to the
+    same items' conversion logit (negative: items nobody clicks also convert badly). Column
+    ``cold`` marks their rows.
     """
     rng = np.random.default_rng(seed)
     u = rng.standard_normal((n_users, k))
@@ -176,8 +208,11 @@ def selection_bias_lab(n_users: int = 2000, n_items: int = 400, per_user: int = 
     v = rho * c + math.sqrt(1 - rho ** 2) * rng.standard_normal(n_items)
     users = np.repeat(np.arange(n_users), per_user)
     items = rng.integers(0, n_items, len(users))
-    logit_click = click_bias + c[items] + strength * (u[users] * b[items]).sum(1) / math.sqrt(k)
-    logit_cvr = cvr_bias + v[items] + strength * (u[users] * d[items]).sum(1) / math.sqrt(k)
+    cold_item = rng.random(n_items) < cold_share if cold_share > 0 else np.zeros(n_items, bool)
+    logit_click = (click_bias + c[items] + cold_shift * cold_item[items]
+                   + strength * (u[users] * b[items]).sum(1) / math.sqrt(k))
+    logit_cvr = (cvr_bias + v[items] + cold_cvr_shift * cold_item[items]
+                 + strength * (u[users] * d[items]).sum(1) / math.sqrt(k))
     p_click, p_cvr = 1 / (1 + np.exp(-logit_click)), 1 / (1 + np.exp(-logit_cvr))
     click = (rng.random(len(users)) < p_click).astype(np.float32)
     z = (rng.random(len(users)) < p_cvr).astype(np.float32)
@@ -185,7 +220,7 @@ def selection_bias_lab(n_users: int = 2000, n_items: int = 400, per_user: int = 
     df = pd.DataFrame({"user_id": users, "item_id": items,
                        "user_group": bucket(u[:, 0])[users], "item_group": bucket(c)[items],
                        "click": click, "z": z, "conversion": click * z,
-                       "p_click": p_click, "p_cvr": p_cvr})
+                       "p_click": p_click, "p_cvr": p_cvr, "cold": cold_item[items]})
     r = rng.random(len(df))
     df["split"] = np.where(r < 0.8, "train", np.where(r < 0.9, "valid", "test"))
     pre = Preprocessor(sparse=["user_id", "item_id", "user_group", "item_group"],

@@ -305,12 +305,11 @@ def test_movielens_impressions_adds_unwatched_rows_with_zero_labels_in_the_ratin
     watched = f[f["click"] == 1]
     unwatched = f[f["click"] == 0]
     assert len(watched) == len(ml.ratings)
-    assert 0 < len(unwatched) <= 2 * len(ml.ratings)
+    assert len(unwatched) == 2 * len(ml.ratings)          # exactly two per watch
     assert (unwatched["conversion"] == 0).all()
     assert ((watched["conversion"] == 1) == (watched["rating"] >= 4)).all()
     rated = set(zip(ml.ratings["user_id"], ml.ratings["item_id"]))
     assert not any(pair in rated for pair in zip(unwatched["user_id"], unwatched["item_id"]))
-    assert not unwatched.duplicated(["user_id", "item_id"]).any()
     assert sum(task.sizes().values()) == len(f)
     x, y = task.train
     assert y.shape == (task.sizes()["train"], 2) and set(x) == {feat.name for feat in task.features}
@@ -326,6 +325,18 @@ def test_sample_unwatched_keeps_each_impression_with_its_rating_time():
     assert (neg["timestamp"].to_numpy() == src["timestamp"].to_numpy()).all()
     assert (neg["user_id"].to_numpy() == src["user_id"].to_numpy()).all()
     assert neg.groupby("source_row").size().max() <= 3
+
+
+def test_sample_unwatched_gives_every_rating_exactly_its_distinct_unwatched_movies():
+    from recsys_course import multitask as mt
+    ml = tiny_movielens(seed=2)
+    for power in (1.0, 0.0):
+        neg = mt.sample_unwatched(ml.ratings, negatives=3, seed=4, popularity_power=power)
+        sizes = neg.groupby("source_row").size()
+        assert len(sizes) == len(ml.ratings) and (sizes == 3).all()
+        assert not neg.duplicated(["source_row", "item_id"]).any()
+        rated = set(zip(ml.ratings["user_id"], ml.ratings["item_id"]))
+        assert not any(pair in rated for pair in zip(neg["user_id"], neg["item_id"]))
 
 
 def test_selection_bias_lab_plants_truth_and_observes_conversions_only_after_clicks():
@@ -395,3 +406,16 @@ def test_the_bridge_s_from_rechub_dispatches_multi_task_models(kind, cls):
     x = make_batch(feats, 41)
     with torch.no_grad():
         assert torch.equal(ours(x), again(x))
+
+
+def test_selection_bias_lab_cold_tail_is_rarely_clicked_and_shifts_only_its_items():
+    from recsys_course import multitask as mt
+    plain = mt.selection_bias_lab(n_users=300, n_items=100, per_user=20, seed=2).frame
+    tail = mt.selection_bias_lab(n_users=300, n_items=100, per_user=20, seed=2, cold_share=0.5,
+                                 cold_shift=-3.0, cold_cvr_shift=-2.0).frame
+    assert not plain["cold"].any() and 0 < tail["cold"].mean() < 1
+    cold = tail["cold"].to_numpy()
+    # the same draws, shifted on the tail only: true probabilities fall there, stay elsewhere
+    assert np.allclose(tail["p_click"][~cold], plain["p_click"][~cold])
+    assert (tail["p_click"][cold] < plain["p_click"][cold]).all()
+    assert (tail["p_cvr"][cold] < plain["p_cvr"][cold]).all()

@@ -68,9 +68,17 @@ class ESMM(nn.Module):
 
 
 def log1mexp(a: torch.Tensor) -> torch.Tensor:
-    """log(1 - exp(a)) for a <= 0, accurate near 0 and for very negative a."""
-    a = a.clamp(max=-1e-12)
-    return torch.where(a > -0.6931, torch.log(-torch.expm1(a)), torch.log1p(-torch.exp(a)))
+    """log(1 - exp(a)) for a <= 0, accurate near 0 and for very negative a (Maechler 2012).
+
+    Each branch sees only arguments where it is finite, so that the branch ``torch.where``
+    discards cannot send a NaN gradient back (inf * 0). ``a`` is clamped only at -1e-30, so
+    log pCTCVR = -1.9e-13 (both logits 30, float32) still gives log(1 - pCTCVR) = -29.3.
+    """
+    a = a.clamp(max=-1e-30)
+    near = a > -0.6931471805599453                                   # -log 2
+    a_near = torch.where(near, a, torch.full_like(a, -1.0))
+    a_far = torch.where(near, torch.full_like(a, -1.0), a)
+    return torch.where(near, torch.log(-torch.expm1(a_near)), torch.log1p(-torch.exp(a_far)))
 
 
 def ctcvr_bce(logits: torch.Tensor, ctcvr: torch.Tensor) -> torch.Tensor:
