@@ -66,20 +66,25 @@ def run_seeds(make_model: Callable[[int], nn.Module], task, seeds: Iterable[int]
 
 
 def difference_verdict(a: str, b: str, diff: tuple[float, float, float], what: str,
-                       higher_is_better: bool = True, how: str = "95% interval") -> str:
+                       higher_is_better: bool | None = True, how: str = "95% interval") -> str:
     """One sentence on ``diff = (mean, low, high)`` of ``a - b``, right whichever way it falls.
 
     It names a winner only when the interval excludes 0, and then the winner is read off
     the sign (``higher_is_better`` says which sign favours ``a``) and printed first, with
     ``winner - loser``; otherwise it says the runs do not separate the two. A NaN
-    interval (one run) gives no verdict.
+    interval (one run) gives no verdict. ``higher_is_better=None`` is for a quantity
+    that is neither good nor bad (a gate's spread, say): the sentence then says which is
+    larger, never "beats".
     """
     m, lo, hi = (float(v) for v in diff)
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return f"{a} vs {b} on {what}: a single run, no interval, no verdict ({a} - {b} = {m:+.4f})."
     if lo > 0 or hi < 0:
-        if (lo > 0) != higher_is_better:                 # b wins: print winner - loser
+        if (lo > 0) != (higher_is_better is not False):  # b wins: print winner - loser
             a, b, (m, lo, hi) = b, a, (-m, -hi, -lo)
+        if higher_is_better is None:
+            return (f"{a} is larger than {b} on {what}: "
+                    f"{a} - {b} = {m:+.4f}, {how} [{lo:+.4f}, {hi:+.4f}].")
         better = "higher" if higher_is_better else "lower"
         return (f"{a} beats {b} on {what} ({better} is better): "
                 f"{a} - {b} = {m:+.4f}, {how} [{lo:+.4f}, {hi:+.4f}].")

@@ -379,7 +379,7 @@ def fit_multitask(model: nn.Module, train: Data, valid: Data | None = None, *,
 # Paired comparisons over seeds
 # ----------------------------------------------------------------------------------------
 def paired_comparison(a, b, name_a: str, name_b: str, what: str,
-                      higher_is_better: bool = True, alpha: float = 0.05) -> tuple[dict, str]:
+                      higher_is_better: bool | None = True, alpha: float = 0.05) -> tuple[dict, str]:
     """Per-seed values of two methods trained on the same seeds -> (row, verdict).
 
     The row holds both means and the mean of the paired differences ``a - b`` with its

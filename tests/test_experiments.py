@@ -112,3 +112,11 @@ def test_time_call_returns_a_positive_minimum():
     calls = []
     t = time_call(lambda: calls.append(1), repeat=3, number=2)
     assert t >= 0 and len(calls) == 1 + 3 * 2
+
+
+def test_difference_verdict_of_a_neutral_quantity_says_larger_never_beats():
+    s = difference_verdict("rho=0", "rho=1", (-0.2, -0.3, -0.1), "gate spread", higher_is_better=None)
+    assert s.startswith("rho=1 is larger than rho=0 on gate spread: rho=1 - rho=0 = +0.2000")
+    assert "beats" not in s and "better" not in s
+    s = difference_verdict("a", "b", (0.0, -0.1, 0.1), "gate spread", higher_is_better=None)
+    assert "not separated" in s
