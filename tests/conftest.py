@@ -185,3 +185,15 @@ def _no_global_state_leaks(request):
         _warnings.warn(GlobalStateLeak(f"{request.node.nodeid} changed and did not restore: "
                                        + "; ".join(changed) + " (restored by tests/conftest.py)"))
 # ---------------------------------------------------------------------- end of section --
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test, then the count it found: small models train faster
+    on one thread. A module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -14,13 +14,7 @@ from recsys_course.perf import bench  # noqa: E402
 from recsys_course.train import fit, take  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run faster on one thread; the count is put back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = bench.Case("tiny-criteo", "criteo_like", "deepfm", rows=3_000, test_rows=1_000,
                   epochs=2, warmup_batches=1, batch_size=256, mlp_dims=(32, 16))

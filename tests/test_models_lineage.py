@@ -13,13 +13,7 @@ from recsys_course.models.layers import CrossNetwork, FMInteraction, InnerProduc
 from recsys_course.models.wide_deep import cross_ids
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run faster on one thread; the count is put back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 B = 8
 FEATURES = [

@@ -21,13 +21,7 @@ from recsys_course.models.esmm import esmm_loss, log1mexp, naive_cvr_loss
 from recsys_course.features import DenseFeature, SparseFeature
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run faster on one thread; the count is put back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ATOL = 1e-6
 B, L = 32, 5

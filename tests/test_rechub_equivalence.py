@@ -20,13 +20,7 @@ from recsys_course.models import DCN  # noqa: E402
 from recsys_course.reference import RechubDeepFM, RechubWideDeep, from_rechub  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models run faster on one thread; the count is put back afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ATOL = 1e-6
 B, L = 32, 6
