@@ -236,18 +236,23 @@ class Dice(nn.Module):
         self.register_buffer("running_mean", torch.zeros(dim))               # (H,)
         self.register_buffer("running_var", torch.ones(dim))                 # (H,)
 
+    def statistics(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """E[s] and Var[s] per neuron, (H,) each: the batch's in training (and the running
+        averages move towards them), the running averages at test time."""
+        if not self.training:
+            return self.running_mean, self.running_var
+        mean = s.mean(dim=0)                                                 # E[s]   (H,)
+        var = s.var(dim=0, unbiased=False)                                   # Var[s] (H,)
+        with torch.no_grad():
+            n = s.shape[0]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
+        return mean, var
+
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         shape = s.shape
         s = s.reshape(-1, self.dim)                                          # (N, H)
-        if self.training:
-            mean = s.mean(dim=0)                                             # E[s]   (H,)
-            var = s.var(dim=0, unbiased=False)                               # Var[s] (H,)
-            with torch.no_grad():
-                n = s.shape[0]
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
+        mean, var = self.statistics(s)                                       # (H,) each
         p = torch.sigmoid((s - mean) / torch.sqrt(var + self.eps))          # (N, H)
         return (p * s + (1 - p) * self.alpha * s).reshape(shape)
 

@@ -65,14 +65,7 @@ class FastDice(Dice):
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         shape = s.shape
         s = s.reshape(-1, self.dim)                                          # (N, H)
-        if self.training:
-            mean, var = s.mean(dim=0), s.var(dim=0, unbiased=False)
-            with torch.no_grad():
-                n = s.shape[0]
-                self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
-        else:
-            mean, var = self.running_mean, self.running_var
+        mean, var = self.statistics(s)                                       # (H,) each
         p = torch.sigmoid((s - mean) * torch.rsqrt(var + self.eps))
         return (s * (self.alpha + (1 - self.alpha) * p)).reshape(shape)
 
