@@ -7,22 +7,7 @@ from torch import nn
 from recsys_course import train as T
 
 
-class TinyLR(nn.Module):
-    def __init__(self, n_ids=20):
-        super().__init__()
-        self.w = nn.Embedding(n_ids, 1)
-        self.bn = nn.BatchNorm1d(1)          # BatchNorm makes one-row batches fail
-
-    def forward(self, x):
-        return self.bn(self.w(x["id"])).squeeze(-1)
-
-
-def _data(n=2000, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, 20, (n,), generator=g)
-    p = torch.sigmoid((ids.float() - 10) / 3)
-    y = torch.bernoulli(p, generator=g)
-    return {"id": ids}, y
+from tiny_lr import TinyLR, _data  # noqa: E402  (tests/ is on the path: conftest.py)
 
 
 def test_fit_learns_and_reports_history():
